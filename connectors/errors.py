@@ -1,0 +1,154 @@
+"""The connector error tree, and the one place HTTP responses and transport errors are translated.
+
+Each error's ``kind`` is also the ``reason`` label of ``channel_monitor_poll_errors_total``.
+Errors carry data, never secrets: messages are built from status codes and platform error
+texts, and URLs are reduced to scheme, host and path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import ClassVar, Literal
+
+import httpx
+
+ErrorKind = Literal["auth", "rate_limited", "not_found", "transient", "malformed"]
+ERROR_KINDS: tuple[ErrorKind, ...] = ("auth", "rate_limited", "not_found", "transient", "malformed")
+
+
+class ConnectorError(Exception):
+    """A channel could not be read. Never means the channel is inactive."""
+
+    kind: ClassVar[ErrorKind]
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class AuthFailed(ConnectorError):
+    """The token is invalid, expired or lacks a permission."""
+
+    kind = "auth"
+
+
+class RateLimited(ConnectorError):
+    """The platform asked us to slow down; ``retry_after`` seconds when it said how long."""
+
+    kind = "rate_limited"
+    retryable = True
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class ChannelNotFound(ConnectorError):
+    """The page or account does not exist (removed, renamed, suspended)."""
+
+    kind = "not_found"
+
+
+class Transient(ConnectorError):
+    """Timeouts, network errors and server errors: worth trying again soon."""
+
+    kind = "transient"
+    retryable = True
+
+
+class Malformed(ConnectorError):
+    """A response that cannot be read as what the platform documents."""
+
+    kind = "malformed"
+
+
+def safe_url(url: httpx.URL | str) -> str:
+    """A URL without query string, fragment or credentials, fit for messages."""
+    parsed = httpx.URL(str(url))
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{parsed.host}{port}{parsed.path}"
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = now or datetime.now(UTC)
+    return max(0.0, (when - current).total_seconds())
+
+
+def error_for_status(response: httpx.Response, detail: str | None = None) -> ConnectorError | None:
+    """The error an unsuccessful HTTP status stands for, or None for 2xx/304.
+
+    Platform modules call this after their own, more specific mapping (Graph error codes,
+    LinkedIn ``serviceErrorCode``) found nothing to say.
+    """
+    status = response.status_code
+    if status < 400 or status == 304:
+        return None
+    where = safe_url(response.request.url)
+    text = f"HTTP {status} from {where}" + (f": {detail}" if detail else "")
+    if status in (401, 403, 407):
+        return AuthFailed(text, status=status)
+    if status in (404, 410):
+        return ChannelNotFound(text, status=status)
+    if status == 429:
+        retry = parse_retry_after(response.headers.get("retry-after"))
+        return RateLimited(text, status=status, retry_after=retry)
+    if status >= 500 or status in (408, 425):
+        if status == 503:
+            retry = parse_retry_after(response.headers.get("retry-after"))
+            if retry is not None:
+                return RateLimited(text, status=status, retry_after=retry)
+        return Transient(text, status=status)
+    return Malformed(f"unexpected {text}", status=status)
+
+
+def raise_for_status(response: httpx.Response, detail: str | None = None) -> None:
+    """Raise the ``ConnectorError`` for an unsuccessful response; return for 2xx and 304."""
+    error = error_for_status(response, detail)
+    if error is not None:
+        raise error
+
+
+@contextlib.contextmanager
+def transport_errors() -> Iterator[None]:
+    """Translate httpx transport errors (timeouts, refused connections, bad encodings)."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise Transient(f"timed out talking to {_where(exc)}") from None
+    except httpx.DecodingError as exc:
+        raise Malformed(f"undecodable response from {_where(exc)}") from None
+    except httpx.TooManyRedirects as exc:
+        raise Malformed(f"too many redirects from {_where(exc)}") from None
+    except httpx.TransportError as exc:
+        raise Transient(f"{type(exc).__name__} talking to {_where(exc)}") from None
+
+
+def _where(exc: httpx.RequestError) -> str:
+    try:
+        return safe_url(exc.request.url)
+    except RuntimeError:  # no request attached
+        return "the platform"

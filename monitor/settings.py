@@ -1,0 +1,85 @@
+"""Frozen, validated settings: what ``monitor.config`` produces from ``config.toml``.
+
+Nothing outside ``monitor.config`` reads files or the environment; everything else gets these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from connectors.base import PlatformOptions, PostKind
+
+PLATFORMS: tuple[str, ...] = (
+    "facebook",
+    "instagram",
+    "linkedin",
+    "mastodon",
+    "bluesky",
+    "youtube",
+    "rss",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The thresholds that judge a channel's activity (see the contract's state table)."""
+
+    inactive_after: timedelta = timedelta(days=30)
+    dormant_after: timedelta = timedelta(days=180)
+    quiet_factor: float = 3.0
+    target_posts: int = 2
+    target_period: timedelta = timedelta(days=14)
+    count_kinds: tuple[PostKind, ...] = ("post",)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSettings:
+    """One channel of one organisation, with every override already resolved."""
+
+    organisation: str
+    platform: str
+    handle: str
+    policy: Policy
+    poll_interval: timedelta
+    parked: bool = False
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.organisation, self.platform, self.handle)
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformSettings:
+    """A ``[platforms.X]`` section; ``options`` is what the connector sees."""
+
+    name: str
+    options: PlatformOptions = field(default_factory=PlatformOptions)
+    concurrency: int = 4
+    timeout: timedelta = timedelta(seconds=30)
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorSettings:
+    """The ``[monitor]`` section."""
+
+    database: str = "sqlite:///channel-monitor.db"
+    listen: str = "127.0.0.1:9184"
+    poll_interval: timedelta = timedelta(hours=6)
+    jitter: timedelta = timedelta(minutes=15)
+    poll_timeout: timedelta = timedelta(minutes=2)
+    log_level: str = "info"
+    log_format: str = "text"  # or "json"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The whole, validated configuration."""
+
+    source: str  # the configuration file it came from, for messages
+    monitor: MonitorSettings
+    policy: Policy
+    platforms: dict[str, PlatformSettings]
+    organisations: tuple[str, ...]
+    channels: tuple[ChannelSettings, ...]
+    secrets: frozenset[str] = field(default=frozenset(), repr=False)  # redacted everywhere
