@@ -1,0 +1,214 @@
+"""The daemon: one place owns every resource and closes them in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from aiohttp import web
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+
+from connectors.base import Connector
+from connectors.registry import CONNECTORS
+from monitor import views
+from monitor.http_client import build_client
+from monitor.jobs import Poller, PollReport, utcnow
+from monitor.metrics import ChannelCollector, Instruments
+from monitor.redact import Redactor
+from monitor.scheduler import PollScheduler
+from monitor.settings import PLATFORMS, ChannelSettings, Settings
+from monitor.storage import ChannelKey, Store, StorageError
+from monitor.web import build_app
+
+log = logging.getLogger("channel_monitor")
+
+SHUTDOWN_GRACE = 5.0  # seconds polls in flight get to finish on SIGTERM (Docker waits 10)
+POLL_RETENTION = timedelta(days=400)
+
+
+class StartupError(Exception):
+    """The daemon cannot start; the message says why in one line."""
+
+
+@dataclass
+class Runtime:
+    """Store, HTTP client, connectors and poller, shared by ``run`` and ``check``."""
+
+    settings: Settings
+    store: Store
+    ids: dict[ChannelKey, int]
+    client: httpx.AsyncClient
+    poller: Poller
+    instruments: Instruments
+    registry: CollectorRegistry
+    executor: ThreadPoolExecutor
+    clock: Callable[[], datetime]
+
+    async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a store call on the single database thread (one writer, never the event loop)."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    def channels(self) -> list[tuple[ChannelSettings, int]]:
+        return [(c, self.ids[c.key]) for c in self.settings.channels]
+
+    def snapshot_now(self) -> list[views.ChannelView]:
+        """Every channel judged now (synchronous; call from a worker thread)."""
+        return views.snapshot(self.store, self.settings.channels, self.ids, self.clock())
+
+    async def snapshot(self) -> list[views.ChannelView]:
+        return await asyncio.to_thread(self.snapshot_now)
+
+    async def poll_all(self) -> list[PollReport]:
+        """Poll every unparked channel once, now (per-platform limits still apply)."""
+        return list(
+            await asyncio.gather(
+                *(self.poller.poll(c, i) for c, i in self.channels() if not c.parked)
+            )
+        )
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> AsyncIterator[Runtime]:
+    """Open the database (migrated, synced with the configuration) and the HTTP client."""
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db")
+    loop = asyncio.get_running_loop()
+    try:
+        store = await loop.run_in_executor(executor, Store, settings.monitor.database)
+        await loop.run_in_executor(executor, store.migrate)
+        ids = await loop.run_in_executor(
+            executor, store.sync, settings.organisations, settings.channels, clock()
+        )
+    except StorageError as exc:
+        executor.shutdown(wait=False)
+        raise StartupError(str(exc)) from None
+    registry = CollectorRegistry()
+    used = sorted({c.platform for c in settings.channels})
+    instruments = Instruments(registry, used or list(PLATFORMS))
+    timeout = max(p.timeout for p in settings.platforms.values()).total_seconds()
+    client = build_client(timeout=timeout, transport=transport)
+    connectors: dict[str, Connector] = {
+        p: CONNECTORS[p](client, settings.platforms[p].options) for p in used
+    }
+    poller = Poller(
+        connectors=connectors,
+        store=store,
+        db=lambda fn, *args: loop.run_in_executor(executor, fn, *args),
+        instruments=instruments,
+        redactor=Redactor(settings.secrets),
+        concurrency={p: settings.platforms[p].concurrency for p in used},
+        poll_timeout=settings.monitor.poll_timeout,
+        clock=clock,
+    )
+    runtime = Runtime(
+        settings, store, ids, client, poller, instruments, registry, executor, clock
+    )
+    try:
+        yield runtime
+    finally:
+        await client.aclose()
+        await loop.run_in_executor(executor, store.close)
+        executor.shutdown(wait=True)
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104  (an explicit ":9184")
+
+
+async def run_daemon(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    on_ready: Callable[[Sequence[tuple[str, int]]], None] | None = None,
+) -> None:
+    """Schedule polls and serve HTTP until SIGTERM/SIGINT (or ``stop`` is set)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+    async with open_runtime(settings, clock=clock) as runtime:
+        runtime.registry.register(ChannelCollector(runtime.snapshot_now))
+        for collector in (ProcessCollector, PlatformCollector, GCCollector):
+            collector(registry=runtime.registry)
+        contexts = await runtime.db(
+            lambda: {i: runtime.store.poll_context(i) for _, i in runtime.channels()}
+        )
+        last_polls = {
+            i: ctx.last_poll_at
+            for i, ctx in contexts.items()
+            if ctx.last_poll_at is not None and ctx.last_poll_ok
+        }
+        scheduler = PollScheduler(
+            runtime.poller,
+            [(c, i) for c, i in runtime.channels() if not c.parked],
+            jitter=settings.monitor.jitter,
+            clock=clock,
+            last_polls=last_polls,
+        )
+
+        async def ready() -> bool:
+            try:
+                await asyncio.wait_for(asyncio.to_thread(runtime.store.ping), timeout=5)
+            except (StorageError, TimeoutError):
+                return False
+            return True
+
+        app = build_app(
+            registry=runtime.registry,
+            snapshot=runtime.snapshot,
+            live=lambda: scheduler.running,
+            ready=ready,
+            clock=clock,
+        )
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        host, port = parse_listen(settings.monitor.listen)
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise StartupError(f"cannot listen on {settings.monitor.listen}: {exc.strerror}") from None
+        bound = [s.getsockname()[:2] for s in (site._server.sockets if site._server else [])]  # type: ignore[union-attr]
+        scheduler.start()
+        log.info(
+            "channel-monitor started",
+            extra={
+                "fields": {
+                    "listen": settings.monitor.listen,
+                    "channels": len(settings.channels),
+                    "database": _safe_db(settings.monitor.database),
+                }
+            },
+        )
+        if on_ready:
+            on_ready(bound)
+        try:
+            await stop.wait()
+        finally:
+            log.info("stopping")
+            await scheduler.shutdown(grace=SHUTDOWN_GRACE)
+            await runner.cleanup()
+    log.info("stopped")
+
+
+def _safe_db(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,206 @@
+"""The command line: ``channel-monitor run|check|status|report|validate|demo``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from connectors.registry import supported_platforms
+from monitor import __version__
+from monitor.api import EXIT_OK, EXIT_USAGE, channel_json, exit_status
+from monitor.app import StartupError, open_runtime, run_daemon
+from monitor.config import ConfigError, format_duration, load_settings, resolve_config_path
+from monitor.jobs import utcnow
+from monitor.logs import configure as configure_logging
+from monitor.redact import Redactor
+from monitor.report import REPORT_FORMATS, days, render
+from monitor.settings import Settings
+from monitor.views import ChannelView
+
+_STYLES = {
+    "active": "green",
+    "below_target": "yellow",
+    "quiet": "dark_orange",
+    "inactive": "red",
+    "dormant": "bold red",
+    "never_posted": "magenta",
+    "parked": "dim",
+    "unknown": "dim",
+}
+
+
+class UsageError(Exception):
+    """A usage or configuration mistake: one line on stderr, exit 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="channel-monitor",
+        description="Tells a public organisation which of its social media channels have gone quiet.",
+    )
+    parser.add_argument("--version", action="version", version=f"channel-monitor {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.add_argument("--config", metavar="PATH", help="configuration file (default: "
+                         "$CHANNEL_MONITOR_CONFIG, else ./config.toml)")
+        return sub
+
+    run = command("run", "run the daemon: schedule polls, serve metrics and the status page")
+    run.add_argument("--listen", metavar="HOST:PORT", help="override [monitor] listen")
+    for name, text in (
+        ("check", "poll every channel once, now, and print each channel's state"),
+        ("status", "print the states from the database, without polling"),
+    ):
+        sub = command(name, text)
+        sub.add_argument("--format", choices=("table", "json"), default="table")
+    report = command("report", "the organisations × platforms report")
+    report.add_argument("--format", choices=REPORT_FORMATS, default="md")
+    report.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    command("validate", "check the configuration and say what it would monitor")
+    demo = commands.add_parser(
+        "demo", help="run the daemon against simulated platforms, no tokens or network"
+    )
+    demo.add_argument("--listen", metavar="HOST:PORT", default="127.0.0.1:9184")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script and ``python -m monitor``."""
+    args = _parser().parse_args(argv)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        if args.command == "demo":
+            from monitor.demo import run_demo
+
+            return run_demo(args.listen)
+        settings = _load(args.config)
+        if args.command == "validate":
+            return _validate(settings)
+        if getattr(args, "listen", None):
+            settings = dataclasses.replace(
+                settings, monitor=dataclasses.replace(settings.monitor, listen=args.listen)
+            )
+        configure_logging(
+            "warning" if args.command != "run" else settings.monitor.log_level,
+            settings.monitor.log_format,
+            Redactor(settings.secrets),
+        )
+        if args.command == "run":
+            asyncio.run(run_daemon(settings))
+            return EXIT_OK
+        if args.command in ("check", "status"):
+            views = asyncio.run(_views(settings, poll=args.command == "check"))
+            _print_views(views, args.format)
+            return exit_status(views)
+        if args.command == "report":
+            views = asyncio.run(_views(settings, poll=False))
+            text = render(views, args.format, utcnow())
+            if args.output:
+                Path(args.output).write_text(text, encoding="utf-8")
+            else:
+                sys.stdout.write(text)
+            return EXIT_OK
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(f"[red]error[/red] {problem}", markup=True)
+        err.print(f"{len(exc.problems)} problem(s) in the configuration", style="bold")
+        return EXIT_USAGE
+    except (StartupError, UsageError) as exc:
+        err.print(f"channel-monitor: error: {exc}", markup=False)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        err.print(f"channel-monitor: error: {exc}", markup=False)
+        return 1
+    return EXIT_OK
+
+
+def _load(explicit: str | None) -> Settings:
+    path = resolve_config_path(explicit, os.environ)
+    return load_settings(path, os.environ, supported=supported_platforms())
+
+
+async def _views(settings: Settings, *, poll: bool) -> list[ChannelView]:
+    async with open_runtime(settings) as runtime:
+        if poll:
+            await runtime.poll_all()
+        return await runtime.snapshot()
+
+
+def _print_views(views: Sequence[ChannelView], fmt: str) -> None:
+    if fmt == "json":
+        json.dump([channel_json(v) for v in views], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    table = Table(title="Channel activity", title_justify="left")
+    for column in ("organisation", "platform", "channel", "state", "silence", "posts 30 d",
+                   "usual gap", "poll"):
+        table.add_column(column, justify="right" if column.startswith(("posts", "silence", "usual")) else "left")
+    for v in views:
+        record = v.record
+        poll = (
+            "not polled" if record.last_poll_at is None
+            else "ok" if record.last_poll_ok
+            else f"{record.last_error_reason}: {record.last_error_detail or ''}".strip()
+        )
+        state = v.state.value
+        table.add_row(
+            v.organisation,
+            v.platform,
+            v.handle,
+            f"[{_STYLES.get(state, '')}]{state}[/]",
+            days(v.cadence.silence),
+            str(v.cadence.recent_posts.get("30d", 0)),
+            days(v.cadence.usual_gap),
+            poll,
+        )
+    Console(soft_wrap=False).print(table)
+
+
+def _validate(settings: Settings) -> int:
+    out = Console(highlight=False)
+    table = Table(title=f"{settings.source}: valid", title_justify="left")
+    for column in ("organisation", "platform", "channel", "every", "inactive after",
+                   "dormant after", "target"):
+        table.add_column(column)
+    for c in settings.channels:
+        p = c.policy
+        target = (
+            f"{p.target_posts} per {format_duration(p.target_period)}" if p.target_posts else "none"
+        )
+        table.add_row(
+            c.organisation,
+            c.platform,
+            c.handle + (" (parked)" if c.parked else ""),
+            format_duration(c.poll_interval),
+            format_duration(p.inactive_after),
+            format_duration(p.dormant_after),
+            target,
+        )
+    out.print(table)
+    platforms = sorted({c.platform for c in settings.channels})
+    out.print(
+        f"{len(settings.organisations)} organisations, {len(settings.channels)} channels"
+        + (f" on {', '.join(platforms)}" if platforms else "")
+        + f"; database {settings.monitor.database.split('://')[0]}, listening on "
+        f"{settings.monitor.listen}"
+    )
+    return EXIT_OK
+
+
+def entry() -> None:
+    logging.captureWarnings(True)
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""Polling one channel: fetch → store → count. The imperative shell around a connector.
+
+This is the only place that catches connector errors, decides on backoff, and meters
+requests; connectors stay pure adapters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from connectors.base import ChannelRef, Connector, FetchResult, Post
+from connectors.errors import ConnectorError, Malformed, RateLimited, Transient
+from monitor.http_client import RequestTally, current_tally
+from monitor.metrics import Instruments
+from monitor.redact import Redactor
+from monitor.settings import ChannelSettings
+from monitor.storage import PollContext, PollOutcome, Store
+
+log = logging.getLogger("channel_monitor.poll")
+
+DbCall = Callable[..., Awaitable[Any]]
+Clock = Callable[[], datetime]
+
+FUTURE_TOLERANCE = timedelta(hours=1)
+FIRST_RETRY = timedelta(minutes=1)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class PollReport:
+    """How a poll went, for the scheduler: when to try again, if sooner than usual."""
+
+    ok: bool
+    new_posts: int = 0
+    error: ConnectorError | None = None
+    retry_in: timedelta | None = None  # None: keep the regular interval
+
+
+def backoff(failures: int, interval: timedelta, retry_after: float | None) -> timedelta:
+    """When to retry after ``failures`` retryable failures in a row: doubling from a minute,
+    never beyond the channel's interval, never sooner than the platform asked."""
+    delay = min(FIRST_RETRY * (2 ** max(0, failures - 1)), interval)
+    if retry_after is not None:
+        delay = max(delay, timedelta(seconds=retry_after))
+    return delay * random.uniform(1.0, 1.1)  # noqa: S311  (spreading, not security)
+
+
+def settle_future_posts(posts: tuple[Post, ...], now: datetime) -> tuple[Post, ...]:
+    """A post dated in the future (scheduled events, wrong clocks) counts as published now."""
+    limit = now + FUTURE_TOLERANCE
+    return tuple(
+        replace(p, published_at=now)
+        if p.published_at is not None and p.published_at > limit
+        else p
+        for p in posts
+    )
+
+
+class Poller:
+    """Polls channels with one connector per platform and a concurrency limit per platform."""
+
+    def __init__(
+        self,
+        *,
+        connectors: Mapping[str, Connector],
+        store: Store,
+        db: DbCall,
+        instruments: Instruments,
+        redactor: Redactor,
+        concurrency: Mapping[str, int],
+        poll_timeout: timedelta,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._connectors = connectors
+        self._store = store
+        self._db = db
+        self._instruments = instruments
+        self._redact = redactor
+        self._limits = {p: asyncio.Semaphore(n) for p, n in concurrency.items()}
+        self._timeout = poll_timeout.total_seconds()
+        self._clock = clock
+
+    async def poll(self, channel: ChannelSettings, channel_id: int) -> PollReport:
+        """Poll one channel once and record the outcome; never raises a connector error."""
+        async with self._limits.setdefault(channel.platform, asyncio.Semaphore(4)):
+            return await self._poll(channel, channel_id)
+
+    async def _poll(self, channel: ChannelSettings, channel_id: int) -> PollReport:
+        platform = channel.platform
+        context: PollContext = await self._db(self._store.poll_context, channel_id)
+        tally = RequestTally(platform)
+        token = current_tally.set(tally)
+        started = self._clock()
+        t0 = time.perf_counter()
+        result: FetchResult | None = None
+        error: ConnectorError | None = None
+        try:
+            async with asyncio.timeout(self._timeout):
+                result = await self._connectors[platform].fetch(
+                    ChannelRef(channel.handle),
+                    since=context.newest_post_at,
+                    checkpoint=context.checkpoint,
+                )
+        except ConnectorError as exc:
+            error = exc
+        except TimeoutError:
+            error = Transient(f"poll took longer than {self._timeout:.0f}s")
+        except Exception as exc:  # a bug or an unforeseen payload: one channel, not the daemon
+            log.exception("unexpected error polling %s %s", platform, channel.handle)
+            error = Malformed(f"unexpected {type(exc).__name__} while reading the response")
+        finally:
+            current_tally.reset(token)
+        finished = self._clock()
+
+        detail = self._redact(str(error)) if error else None
+        if result is not None:
+            result = replace(result, posts=settle_future_posts(result.posts, finished))
+        outcome = PollOutcome(
+            started_at=started,
+            finished_at=finished,
+            requests=tally.total,
+            result=result,
+            error_reason=error.kind if error else None,
+            error_detail=detail,
+        )
+        new_posts = await self._db(self._store.record_poll, channel_id, outcome)
+        self._observe(platform, tally, time.perf_counter() - t0, result, error)
+
+        fields = {
+            "organisation": channel.organisation,
+            "platform": platform,
+            "channel": self._redact(channel.handle),
+            "requests": tally.total,
+        }
+        if error is None:
+            log.info("polled: %d new posts", new_posts, extra={"fields": fields})
+            return PollReport(ok=True, new_posts=new_posts)
+        log.warning("poll failed (%s): %s", error.kind, detail, extra={"fields": fields})
+        retry_in = None
+        if error.retryable:
+            retry_after = error.retry_after if isinstance(error, RateLimited) else None
+            retry_in = backoff(context.consecutive_failures + 1, channel.poll_interval, retry_after)
+        return PollReport(ok=False, error=error, retry_in=retry_in)
+
+    def _observe(
+        self,
+        platform: str,
+        tally: RequestTally,
+        seconds: float,
+        result: FetchResult | None,
+        error: ConnectorError | None,
+    ) -> None:
+        instruments = self._instruments
+        instruments.poll_duration.labels(platform).observe(seconds)
+        for code, count in tally.codes.items():
+            instruments.api_requests.labels(platform, code).inc(count)
+        if error is not None:
+            instruments.poll_errors.labels(platform, error.kind).inc()
+        ratio = result.quota_used_ratio if result else getattr(error, "quota_used_ratio", None)
+        if isinstance(ratio, float | int):
+            instruments.quota_used.labels(platform).set(float(ratio))
+

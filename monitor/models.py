@@ -1,0 +1,106 @@
+"""The database tables (SQLModel). Times are stored as UTC and always read back timezone-aware."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """A timestamp stored as naive UTC (portable across SQLite and PostgreSQL), read back aware."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("refusing to store a naive datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # raw SQLite text, e.g. from an aggregate
+            value = datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _ts(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+class Organisation(SQLModel, table=True):
+    """A public body with channels."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=300)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Channel(SQLModel, table=True):
+    """One account of one organisation on one platform, with its latest poll health."""
+
+    __table_args__ = (sa.UniqueConstraint("organisation_id", "platform", "handle"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    platform: str = Field(max_length=32)
+    handle: str = Field(max_length=2000)
+    configured: bool = True  # false once removed from the configuration; history is kept
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    removed_at: datetime | None = _ts()
+    # public metadata, from the last successful poll
+    name: str | None = Field(default=None, max_length=500)
+    url: str | None = Field(default=None, max_length=2000)
+    followers: int | None = None
+    # poll health
+    last_poll_at: datetime | None = _ts()
+    last_poll_ok: bool | None = None
+    last_success_at: datetime | None = _ts()
+    last_error_reason: str | None = Field(default=None, max_length=32)
+    last_error_detail: str | None = Field(default=None, max_length=1000)
+    consecutive_failures: int = 0
+    # conditional-request state (see connectors.base.Checkpoint)
+    etag: str | None = Field(default=None, max_length=500)
+    last_modified: str | None = Field(default=None, max_length=100)
+    checkpoint_extra: str | None = Field(default=None, max_length=4000)  # JSON object of strings
+
+
+class Post(SQLModel, table=True):
+    """One post's identity and time. Never its text."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("channel_id", "post_id"),
+        sa.Index("ix_post_channel_published", "channel_id", "published_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel_id: int = Field(foreign_key="channel.id")
+    post_id: str = Field(max_length=500)
+    kind: str = Field(default="post", max_length=16)
+    published_at: datetime | None = _ts()  # None: the platform gave no date; never counted
+    first_seen_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Poll(SQLModel, table=True):
+    """One read of one channel: when, whether it worked, what it found, what it cost."""
+
+    __table_args__ = (sa.Index("ix_poll_channel_started", "channel_id", "started_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel_id: int = Field(foreign_key="channel.id")
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    finished_at: datetime = Field(sa_type=UTCDateTime)
+    ok: bool
+    not_modified: bool = False
+    error_reason: str | None = Field(default=None, max_length=32)
+    error_detail: str | None = Field(default=None, max_length=1000)  # redacted
+    new_posts: int = 0
+    requests: int = 0

@@ -1,0 +1,127 @@
+"""The survey's view: per platform, how many organisations are active, quiet, inactive…;
+per channel, silence, posts per week and the usual gap. Markdown, CSV or HTML."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from monitor.cadence import STATES, ActivityState
+from monitor.settings import PLATFORMS
+from monitor.views import ChannelView
+
+REPORT_FORMATS = ("md", "html", "csv")
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformSummary:
+    """One platform's row: organisations with a channel there, and channels per state."""
+
+    platform: str
+    organisations: int
+    states: dict[ActivityState, int]
+
+
+def summarise(views: Sequence[ChannelView]) -> list[PlatformSummary]:
+    """Per platform (in the contract's order), the organisations and channel states."""
+    orgs: dict[str, set[str]] = defaultdict(set)
+    states: dict[str, Counter[ActivityState]] = defaultdict(Counter)
+    for view in views:
+        orgs[view.platform].add(view.organisation)
+        states[view.platform][view.state] += 1
+    return [
+        PlatformSummary(p, len(orgs[p]), {s: states[p][s] for s in STATES})
+        for p in PLATFORMS
+        if p in orgs
+    ]
+
+
+def days(value: timedelta | None) -> str:
+    """A duration in days, for people."""
+    if value is None:
+        return "–"
+    return f"{value.total_seconds() / 86400:.1f} d"
+
+
+def per_week(view: ChannelView, window: str) -> str:
+    count = view.cadence.recent_posts.get(window, 0)
+    weeks = int(window.rstrip("d")) / 7
+    return f"{count / weeks:.1f}"
+
+
+def channel_rows(views: Sequence[ChannelView]) -> list[list[str]]:
+    """One row per channel, the report's detail table."""
+    return [
+        [
+            v.organisation,
+            v.platform,
+            v.handle,
+            v.state.value,
+            days(v.cadence.silence),
+            per_week(v, "14d"),
+            per_week(v, "30d"),
+            per_week(v, "90d"),
+            days(v.cadence.usual_gap),
+            "ok" if v.record.last_poll_ok else (v.record.last_error_reason or "not polled"),
+        ]
+        for v in views
+    ]
+
+
+CHANNEL_HEADER = [
+    "organisation",
+    "platform",
+    "channel",
+    "state",
+    "silence",
+    "posts/week 14d",
+    "posts/week 30d",
+    "posts/week 90d",
+    "usual gap",
+    "poll",
+]
+SUMMARY_HEADER = ["platform", "organisations", *(s.value for s in STATES)]
+
+
+def summary_rows(views: Sequence[ChannelView]) -> list[list[str]]:
+    return [
+        [s.platform, str(s.organisations), *(str(s.states[state]) for state in STATES)]
+        for s in summarise(views)
+    ]
+
+
+def render(views: Sequence[ChannelView], fmt: str, now: datetime) -> str:
+    """The report in ``fmt`` (one of REPORT_FORMATS)."""
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(CHANNEL_HEADER)
+        writer.writerows(channel_rows(views))
+        return out.getvalue()
+    if fmt == "html":
+        return (
+            "<!doctype html><meta charset=utf-8><title>channel-monitor report</title>"
+            f"<h1>Channel activity, {now:%Y-%m-%d %H:%M} UTC</h1>"
+            + html_table(SUMMARY_HEADER, summary_rows(views))
+            + html_table(CHANNEL_HEADER, channel_rows(views))
+        )
+    lines = [f"# Channel activity, {now:%Y-%m-%d %H:%M} UTC", ""]
+    for header, rows in ((SUMMARY_HEADER, summary_rows(views)), (CHANNEL_HEADER, channel_rows(views))):
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "---|" * len(header))
+        lines.extend("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows)
+        lines.append("")
+    return "\n".join(lines)
+
+
+def html_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

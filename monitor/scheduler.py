@@ -1,0 +1,104 @@
+"""One APScheduler interval job per channel, staggered, jittered, with backoff on failure."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.jobs import Poller
+from monitor.settings import ChannelSettings
+
+log = logging.getLogger("channel_monitor.scheduler")
+
+START_SPREAD = timedelta(seconds=30)  # first polls after a start are spread over this at most
+
+
+class PollScheduler:
+    """Schedules every channel's polls and drains the ones in flight on shutdown."""
+
+    def __init__(
+        self,
+        poller: Poller,
+        channels: Sequence[tuple[ChannelSettings, int]],
+        *,
+        jitter: timedelta,
+        clock: Callable[[], datetime],
+        last_polls: dict[int, datetime] | None = None,
+    ) -> None:
+        self._poller = poller
+        self._channels = {channel_id: channel for channel, channel_id in channels}
+        self._jitter = jitter
+        self._clock = clock
+        self._last_polls = last_polls or {}
+        self._scheduler = AsyncIOScheduler(timezone="UTC")
+        self._in_flight: set[asyncio.Task[object]] = set()
+        self.polls_completed = 0
+
+    @property
+    def running(self) -> bool:
+        return bool(self._scheduler.running)
+
+    def start(self) -> None:
+        """Add one job per channel and start; must run inside the event loop."""
+        now = self._clock()
+        count = max(1, len(self._channels))
+        spread = min(self._jitter, START_SPREAD)
+        for index, (channel_id, channel) in enumerate(self._channels.items()):
+            interval = channel.poll_interval
+            last = self._last_polls.get(channel_id)
+            if last is not None and last + interval > now:
+                first = last + interval  # polled recently: keep its rhythm across restarts
+            else:
+                first = now + spread * (index / count)
+            self._scheduler.add_job(
+                self._run,
+                IntervalTrigger(
+                    seconds=interval.total_seconds(),
+                    jitter=int(self._jitter.total_seconds()) or None,
+                    timezone="UTC",
+                ),
+                args=(channel_id,),
+                id=str(channel_id),
+                name=f"{channel.platform}:{channel.handle}",
+                next_run_time=first,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=max(1, int(interval.total_seconds() / 2)),
+            )
+        self._scheduler.start()
+        log.info("scheduled %d channels", len(self._channels))
+
+    async def _run(self, channel_id: int) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._in_flight.add(task)
+        try:
+            channel = self._channels[channel_id]
+            report = await self._poller.poll(channel, channel_id)
+            self.polls_completed += 1
+            if report.retry_in is not None and self._scheduler.running:
+                when = self._clock() + report.retry_in
+                self._scheduler.modify_job(str(channel_id), next_run_time=when)
+        except Exception:
+            # never let one channel's trouble reach APScheduler, which would only log it
+            log.exception("poll job failed for channel %s", channel_id)
+        finally:
+            self._in_flight.discard(task)
+
+    async def shutdown(self, grace: float) -> None:
+        """Stop scheduling, give polls in flight ``grace`` seconds, then cancel the rest."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        pending = {t for t in self._in_flight if not t.done()}
+        if pending:
+            _, still = await asyncio.wait(pending, timeout=grace)
+            for task in still:
+                task.cancel()
+            if still:
+                await asyncio.wait(still, timeout=1)

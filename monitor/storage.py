@@ -1,0 +1,418 @@
+"""The store: organisations, channels, posts, polls and conditional-request state.
+
+SQLite by default (WAL, a busy timeout, full sync: nothing recorded is lost on a crash), any
+SQLAlchemy URL otherwise. The schema is migrated with Alembic on start. Every poll is
+recorded in one transaction (its posts, its checkpoint and its poll row), so a crash leaves
+either all of a poll or none of it, and posts are unique per channel: a re-read never
+duplicates them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session, col, select
+
+from connectors.base import Checkpoint, FetchResult
+from monitor.models import Channel, Organisation, Poll, Post
+from monitor.settings import ChannelSettings
+
+ChannelKey = tuple[str, str, str]  # organisation, platform, handle
+
+_MIGRATIONS = str(Path(__file__).with_name("migrations"))
+
+
+class StorageError(Exception):
+    """The database cannot be opened or used; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class PollOutcome:
+    """What one poll did, as the shell hands it to the store."""
+
+    started_at: datetime
+    finished_at: datetime
+    requests: int
+    result: FetchResult | None = None  # set when the poll succeeded
+    error_reason: str | None = None  # the ConnectorError kind when it failed
+    error_detail: str | None = None  # already redacted
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRecord:
+    """A channel's stored metadata and poll health."""
+
+    id: int
+    organisation: str
+    platform: str
+    handle: str
+    name: str | None
+    url: str | None
+    followers: int | None
+    last_poll_at: datetime | None
+    last_poll_ok: bool | None
+    last_success_at: datetime | None
+    last_error_reason: str | None
+    last_error_detail: str | None
+    consecutive_failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class PostTime:
+    """A dated post: when, and of which kind."""
+
+    published_at: datetime
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class PollContext:
+    """What the next poll of a channel starts from."""
+
+    newest_post_at: datetime | None
+    checkpoint: Checkpoint
+    last_poll_at: datetime | None
+    last_poll_ok: bool | None
+    consecutive_failures: int
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def create_db_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and its directory checked."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            parent = Path(database).expanduser().resolve().parent
+            if not parent.is_dir():
+                raise StorageError(f"database directory {parent} does not exist")
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+class Store:
+    """Synchronous access to the database. The daemon calls it from one worker thread."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_db_engine(url)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Bring the schema up to date (Alembic), creating it on first use."""
+        config = AlembicConfig()
+        config.set_main_option("script_location", _MIGRATIONS)
+        try:
+            with self.engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(f"cannot migrate the database: {_describe(exc)}") from None
+
+    def ping(self) -> None:
+        """Raise ``StorageError`` unless the database answers."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(f"database does not answer: {_describe(exc)}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- configuration -----------------------------------------------------------------
+
+    def sync(
+        self, organisations: Sequence[str], channels: Sequence[ChannelSettings], now: datetime
+    ) -> dict[ChannelKey, int]:
+        """Make the stored organisations and channels match the configuration.
+
+        New ones are added; channels no longer configured are marked so (and stop being
+        exported) but keep their history, and come back with it if configured again.
+        """
+        with Session(self.engine) as session:
+            orgs = {o.name: o for o in session.exec(select(Organisation)).all()}
+            for name in organisations:
+                if name not in orgs:
+                    orgs[name] = Organisation(name=name, created_at=now)
+                    session.add(orgs[name])
+            session.flush()
+            names_by_id = {o.id: o.name for o in orgs.values()}
+            stored = {
+                (names_by_id[c.organisation_id], c.platform, c.handle): c
+                for c in session.exec(select(Channel)).all()
+            }
+            wanted = {c.key for c in channels}
+            for key in wanted:
+                row = stored.get(key)
+                if row is None:
+                    org_id = orgs[key[0]].id
+                    assert org_id is not None
+                    row = Channel(
+                        organisation_id=org_id, platform=key[1], handle=key[2], created_at=now
+                    )
+                    session.add(row)
+                    stored[key] = row
+                elif not row.configured:
+                    row.configured, row.removed_at = True, None
+            for key, row in stored.items():
+                if key not in wanted and row.configured:
+                    row.configured, row.removed_at = False, now
+            session.commit()
+            return {key: _id(stored[key]) for key in wanted}
+
+    # -- polls -------------------------------------------------------------------------
+
+    def poll_context(self, channel_id: int) -> PollContext:
+        """The newest known post and the checkpoint the next poll starts from."""
+        with Session(self.engine) as session:
+            channel = session.get(Channel, channel_id)
+            if channel is None:
+                raise StorageError(f"no channel with id {channel_id}")
+            newest = session.exec(
+                select(sa.func.max(Post.published_at)).where(Post.channel_id == channel_id)
+            ).one()
+            extra = json.loads(channel.checkpoint_extra) if channel.checkpoint_extra else {}
+            return PollContext(
+                newest_post_at=_aware(newest),
+                checkpoint=Checkpoint(
+                    etag=channel.etag, last_modified=channel.last_modified, extra=extra
+                ),
+                last_poll_at=channel.last_poll_at,
+                last_poll_ok=channel.last_poll_ok,
+                consecutive_failures=channel.consecutive_failures,
+            )
+
+    def record_poll(self, channel_id: int, outcome: PollOutcome) -> int:
+        """Store a poll and what it found, in one transaction; return the number of new posts."""
+        with Session(self.engine) as session:
+            channel = session.get(Channel, channel_id)
+            if channel is None:
+                raise StorageError(f"no channel with id {channel_id}")
+            new_posts = 0
+            result = outcome.result
+            if result is not None:
+                new_posts = self._insert_posts(session, channel_id, result, outcome.finished_at)
+                if result.profile is not None:
+                    channel.name = result.profile.name or channel.name
+                    channel.url = result.profile.url or channel.url
+                    if result.profile.followers is not None:
+                        channel.followers = result.profile.followers
+                checkpoint = result.checkpoint
+                channel.etag = checkpoint.etag
+                channel.last_modified = checkpoint.last_modified
+                channel.checkpoint_extra = (
+                    json.dumps(dict(checkpoint.extra), sort_keys=True) if checkpoint.extra else None
+                )
+                channel.last_success_at = outcome.finished_at
+                channel.last_error_reason = channel.last_error_detail = None
+                channel.consecutive_failures = 0
+            else:
+                channel.last_error_reason = outcome.error_reason
+                channel.last_error_detail = _clip(outcome.error_detail)
+                channel.consecutive_failures += 1
+            channel.last_poll_at = outcome.finished_at
+            channel.last_poll_ok = outcome.ok
+            session.add(
+                Poll(
+                    channel_id=channel_id,
+                    started_at=outcome.started_at,
+                    finished_at=outcome.finished_at,
+                    ok=outcome.ok,
+                    not_modified=bool(result and result.not_modified),
+                    error_reason=outcome.error_reason,
+                    error_detail=_clip(outcome.error_detail),
+                    new_posts=new_posts,
+                    requests=outcome.requests,
+                )
+            )
+            session.commit()
+            return new_posts
+
+    @staticmethod
+    def _insert_posts(
+        session: Session, channel_id: int, result: FetchResult, seen_at: datetime
+    ) -> int:
+        incoming = {p.post_id: p for p in result.posts}  # a page may repeat a post
+        if not incoming:
+            return 0
+        known: set[str] = set()
+        ids = list(incoming)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            known.update(
+                session.exec(
+                    select(Post.post_id).where(
+                        Post.channel_id == channel_id, col(Post.post_id).in_(chunk)
+                    )
+                ).all()
+            )
+        rows = [
+            {
+                "channel_id": channel_id,
+                "post_id": p.post_id,
+                "kind": p.kind,
+                "published_at": p.published_at,
+                "first_seen_at": seen_at,
+            }
+            for p in incoming.values()
+            if p.post_id not in known
+        ]
+        if rows:
+            session.execute(_insert_ignoring_duplicates(session), rows)
+        return len(rows)
+
+    def prune_polls(self, before: datetime) -> int:
+        """Delete poll rows older than ``before`` (posts are never pruned)."""
+        with Session(self.engine) as session:
+            deleted = session.execute(sa.delete(Poll).where(col(Poll.started_at) < before))
+            session.commit()
+            return int(getattr(deleted, "rowcount", 0) or 0)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def channels(self, ids: Iterable[int]) -> dict[int, ChannelRecord]:
+        """Stored metadata and poll health of the given channels."""
+        wanted = list(ids)
+        if not wanted:
+            return {}
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(Channel, Organisation.name)
+                .join(Organisation, col(Organisation.id) == Channel.organisation_id)
+                .where(col(Channel.id).in_(wanted))
+            ).all()
+            return {
+                _id(c): ChannelRecord(
+                    id=_id(c),
+                    organisation=org,
+                    platform=c.platform,
+                    handle=c.handle,
+                    name=c.name,
+                    url=c.url,
+                    followers=c.followers,
+                    last_poll_at=c.last_poll_at,
+                    last_poll_ok=c.last_poll_ok,
+                    last_success_at=c.last_success_at,
+                    last_error_reason=c.last_error_reason,
+                    last_error_detail=c.last_error_detail,
+                    consecutive_failures=c.consecutive_failures,
+                )
+                for c, org in rows
+            }
+
+    def post_times(
+        self, ids: Iterable[int], *, since: datetime, newest: int
+    ) -> dict[int, list[PostTime]]:
+        """Dated posts per channel: all published since ``since`` plus the ``newest`` of each kind.
+
+        One query for every channel (a window function, on SQLite and PostgreSQL alike).
+        """
+        wanted = list(ids)
+        result: dict[int, list[PostTime]] = defaultdict(list)
+        if not wanted:
+            return result
+        ranked = (
+            sa.select(
+                col(Post.channel_id),
+                col(Post.published_at),
+                col(Post.kind),
+                sa.func.row_number()
+                .over(
+                    partition_by=(col(Post.channel_id), col(Post.kind)),
+                    order_by=col(Post.published_at).desc(),
+                )
+                .label("rank"),
+            )
+            .where(col(Post.channel_id).in_(wanted), col(Post.published_at).is_not(None))
+            .subquery()
+        )
+        query = sa.select(ranked.c.channel_id, ranked.c.published_at, ranked.c.kind).where(
+            sa.or_(ranked.c.rank <= newest, ranked.c.published_at >= since)
+        )
+        with Session(self.engine) as session:
+            for channel_id, published_at, kind in session.execute(query):
+                result[channel_id].append(PostTime(published_at=published_at, kind=kind))
+        return result
+
+    def recent_polls(self, channel_id: int, limit: int = 20) -> list[Poll]:
+        """The latest polls of a channel, newest first."""
+        with Session(self.engine) as session:
+            return list(
+                session.exec(
+                    select(Poll)
+                    .where(Poll.channel_id == channel_id)
+                    .order_by(col(Poll.started_at).desc())
+                    .limit(limit)
+                ).all()
+            )
+
+    def count_posts(self, channel_id: int) -> int:
+        """Every stored post of a channel, dated or not."""
+        with Session(self.engine) as session:
+            return int(
+                session.exec(
+                    select(sa.func.count()).select_from(Post).where(Post.channel_id == channel_id)
+                ).one()
+            )
+
+
+def _insert_ignoring_duplicates(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    table = Post.__table__  # type: ignore[attr-defined]
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).on_conflict_do_nothing(index_elements=["channel_id", "post_id"])
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing(index_elements=["channel_id", "post_id"])
+    return sa.insert(table)  # others: the existence check above already filtered
+
+
+def _id(row: Channel) -> int:
+    assert row.id is not None
+    return row.id
+
+
+def _aware(value: Any) -> datetime | None:
+    from monitor.models import UTCDateTime
+
+    return UTCDateTime().process_result_value(value, sa.engine.default.DefaultDialect())
+
+
+def _clip(text: str | None, limit: int = 1000) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
+
+
+def _describe(exc: sa.exc.SQLAlchemyError) -> str:
+    original = getattr(exc, "orig", None)
+    return str(original if original is not None else exc).splitlines()[0]

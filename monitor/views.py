@@ -1,0 +1,104 @@
+"""What each configured channel looks like right now: stored state judged by the cadence core.
+
+One snapshot feeds ``/metrics``, ``/api/channels``, the status page and the CLI, so they
+never disagree.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from monitor import cadence
+from monitor.settings import ChannelSettings, Policy
+from monitor.storage import ChannelKey, ChannelRecord, PostTime, Store
+
+CHART_WEEKS = 12
+_LOOKBACK = max(max(cadence.WINDOWS.values()), timedelta(weeks=CHART_WEEKS))
+_NEWEST = 2 * cadence.MAX_INTERVALS + 1  # enough for the quiet rule's deadlines
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelView:
+    """One channel: configuration, stored metadata, poll health and its judged cadence."""
+
+    settings: ChannelSettings
+    record: ChannelRecord
+    cadence: cadence.Cadence
+    posts_30d_by_kind: Mapping[str, int]
+    weekly_posts: tuple[int, ...]  # counted posts per week, oldest first, the last CHART_WEEKS
+
+    @property
+    def organisation(self) -> str:
+        return self.settings.organisation
+
+    @property
+    def platform(self) -> str:
+        return self.settings.platform
+
+    @property
+    def handle(self) -> str:
+        return self.settings.handle
+
+    @property
+    def policy(self) -> Policy:
+        return self.settings.policy
+
+    @property
+    def state(self) -> cadence.ActivityState:
+        return self.cadence.state
+
+    @property
+    def poll_failing(self) -> bool:
+        return self.record.last_poll_ok is False
+
+
+def judge(
+    settings: ChannelSettings, record: ChannelRecord, posts: Sequence[PostTime], now: datetime
+) -> ChannelView:
+    """Judge one channel from its stored posts (pure)."""
+    kinds = set(settings.policy.count_kinds)
+    counted = [p.published_at for p in posts if p.kind in kinds and p.published_at <= now]
+    assessed = cadence.assess(
+        counted,
+        settings.policy,
+        now,
+        polled_ok=record.last_success_at is not None,
+        parked=settings.parked,
+    )
+    month_ago = now - timedelta(days=30)
+    by_kind = Counter(p.kind for p in posts if month_ago <= p.published_at <= now)
+    weekly = [0] * CHART_WEEKS
+    for published in counted:
+        weeks_ago = int((now - published) / timedelta(weeks=1))
+        if 0 <= weeks_ago < CHART_WEEKS:
+            weekly[CHART_WEEKS - 1 - weeks_ago] += 1
+    return ChannelView(
+        settings=settings,
+        record=record,
+        cadence=assessed,
+        posts_30d_by_kind={kind: by_kind.get(kind, 0) for kind in ("post", "reply", "repost")},
+        weekly_posts=tuple(weekly),
+    )
+
+
+def snapshot(
+    store: Store,
+    channels: Sequence[ChannelSettings],
+    ids: Mapping[ChannelKey, int],
+    now: datetime,
+) -> list[ChannelView]:
+    """Every configured channel, judged at ``now``, in configuration order (two queries)."""
+    wanted = [ids[c.key] for c in channels if c.key in ids]
+    records = store.channels(wanted)
+    lookback = max([_LOOKBACK, *(c.policy.target_period for c in channels)])
+    posts = store.post_times(wanted, since=now - lookback, newest=_NEWEST)
+    views = []
+    for channel in channels:
+        channel_id = ids.get(channel.key)
+        if channel_id is None or channel_id not in records:
+            continue
+        views.append(judge(channel, records[channel_id], posts.get(channel_id, []), now))
+    return views

@@ -1,0 +1,48 @@
+"""Shared fixtures: a store per database backend, a fixed clock."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from monitor.storage import Store
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+# Set to a PostgreSQL URL (postgresql+psycopg://…) to run every storage test there too.
+POSTGRES_URL = os.environ.get("CHANNEL_MONITOR_TEST_POSTGRES")
+
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A migrated, empty store on each available backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/test.db"
+        yield _migrated(url)
+        return
+    assert POSTGRES_URL is not None
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    url = sa.engine.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield _migrated(url.render_as_string(hide_password=False))
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def _migrated(url: str) -> Store:
+    s = Store(url)
+    s.migrate()
+    return s

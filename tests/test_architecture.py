@@ -1,0 +1,41 @@
+"""The tree shows the architecture: dependencies point one way, monitor → connectors."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FORBIDDEN_IN_CONNECTORS = {"monitor", "sqlmodel", "sqlalchemy", "apscheduler", "prometheus_client", "aiohttp"}
+
+
+def imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_connectors_never_import_the_daemon_or_its_infrastructure() -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(imports(path) & FORBIDDEN_IN_CONNECTORS)
+        for path in (ROOT / "connectors").glob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_cadence_core_is_pure() -> None:
+    allowed = {"__future__", "dataclasses", "datetime", "enum", "math", "bisect", "collections", "typing", "monitor"}
+    assert imports(ROOT / "monitor" / "cadence.py") <= allowed
+
+
+def test_every_platform_has_its_own_connector_module() -> None:
+    from connectors.registry import CONNECTORS
+
+    for platform, cls in CONNECTORS.items():
+        assert cls.platform == platform
+        assert cls.__module__ == f"connectors.{platform}"

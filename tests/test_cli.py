@@ -1,0 +1,63 @@
+"""The command line as users meet it: exit codes and messages, never tracebacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.e2e.daemon import cli
+
+FIVE_MISTAKES = """
+[monitor]
+poll_interval = "6 hours"          # 1: not a duration
+listen = "localhost"               # 2: no port
+
+[policy]
+target_posts = -1                  # 3: negative
+
+[[organisation]]
+name = "Gemeente Voorbeeld"
+youtube = "voorbeeld"              # 4: not a channel id
+rss = "ftp://voorbeeld.nl/rss"     # 5: not an http(s) URL
+"""
+
+
+def test_validate_reports_all_five_mistakes_and_exits_2(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(FIVE_MISTAKES)
+    result = cli("validate", "--config", str(config))
+    assert result.returncode == 2, result.stderr
+    for key in (
+        "monitor.poll_interval",
+        "monitor.listen",
+        "policy.target_posts",
+        "organisation[0].youtube",
+        "organisation[0].rss",
+    ):
+        assert key in result.stderr, key
+    assert "5 problem" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_accepts_the_shipped_config() -> None:
+    result = cli("validate", env={"CHANNEL_MONITOR_CONFIG": "config.toml"})
+    assert result.returncode == 0, result.stderr
+    assert "organisations" in result.stdout
+
+
+def test_missing_config_is_one_clear_line(tmp_path: Path) -> None:
+    result = cli("status", "--config", str(tmp_path / "nope.toml"))
+    assert result.returncode == 2
+    assert "nope.toml" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unwritable_database_directory_is_a_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[monitor]\ndatabase = "sqlite:///{tmp_path}/missing/dir/cm.db"\n'
+        '[[organisation]]\nname = "X"\nrss = "http://127.0.0.1:9/rss"\n'
+    )
+    result = cli("status", "--config", str(config))
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr
+    assert "Traceback" not in result.stderr

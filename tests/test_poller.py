@@ -1,0 +1,209 @@
+"""The imperative shell: one poll, its errors, its metering, its backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+
+from connectors.base import ChannelRef, Checkpoint, FetchResult, PlatformOptions, Post
+from connectors.errors import AuthFailed, RateLimited
+from monitor.http_client import build_client
+from monitor.jobs import FIRST_RETRY, Poller, backoff, settle_future_posts
+from monitor.metrics import Instruments
+from monitor.redact import Redactor
+from monitor.settings import ChannelSettings, Policy
+from monitor.storage import Store
+from tests.conftest import NOW
+
+SECRET = "SECRET-TOKEN-123"
+Fetch = Callable[["FakeConnector", ChannelRef], Coroutine[Any, Any, FetchResult]]
+
+
+class FakeConnector:
+    """A connector whose behaviour each test chooses; it calls the shared client like a real one."""
+
+    platform: ClassVar[str] = "rss"
+
+    def __init__(self, client: httpx.AsyncClient, behaviour: Fetch) -> None:
+        self.client = client
+        self.behaviour = behaviour
+        self.seen: list[tuple[datetime | None, Checkpoint]] = []
+
+    async def fetch(self, channel: ChannelRef, *, since: datetime | None, checkpoint: Checkpoint) -> FetchResult:
+        self.seen.append((since, checkpoint))
+        return await self.behaviour(self, channel)
+
+    def public_url(self, channel: ChannelRef) -> str | None:
+        return channel.handle
+
+
+def make(
+    store: Store, behaviour: Fetch, *, handler: Callable[[httpx.Request], httpx.Response] | None = None,
+    concurrency: int = 4, timeout: float = 5.0,
+) -> tuple[Poller, FakeConnector, Instruments, CollectorRegistry]:
+    client = build_client(transport=httpx.MockTransport(handler or (lambda r: httpx.Response(200))))
+    connector = FakeConnector(client, behaviour)
+    registry = CollectorRegistry()
+    instruments = Instruments(registry, ["rss"])
+
+    async def db(fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.to_thread(fn, *args)
+
+    poller = Poller(
+        connectors={"rss": connector},
+        store=store,
+        db=db,
+        instruments=instruments,
+        redactor=Redactor([SECRET]),
+        concurrency={"rss": concurrency},
+        poll_timeout=timedelta(seconds=timeout),
+        clock=lambda: NOW,
+    )
+    return poller, connector, instruments, registry
+
+
+CHANNEL = ChannelSettings("Gemeente A", "rss", "https://a.example/rss", Policy(), timedelta(hours=6))
+
+
+def sample(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
+    return registry.get_sample_value(name, labels)
+
+
+async def test_success_stores_posts_and_passes_since_next_time(store: Store) -> None:
+    async def behaviour(c: FakeConnector, _: ChannelRef) -> FetchResult:
+        await c.client.get("https://a.example/rss")
+        return FetchResult(posts=(Post("1", NOW - timedelta(days=1)),), checkpoint=Checkpoint(etag='"x"'))
+
+    cid = store.sync(["Gemeente A"], [CHANNEL], NOW)[CHANNEL.key]
+    poller, connector, _, registry = make(store, behaviour)
+    report = await poller.poll(CHANNEL, cid)
+    assert report.ok and report.new_posts == 1 and report.retry_in is None
+    await poller.poll(CHANNEL, cid)
+    assert connector.seen[0] == (None, Checkpoint())
+    assert connector.seen[1] == (NOW - timedelta(days=1), Checkpoint(etag='"x"'))
+    assert sample(registry, "channel_monitor_api_requests_total", platform="rss", code="200") == 2
+    assert store.recent_polls(cid)[0].requests == 1
+
+
+async def test_auth_failure_is_recorded_redacted_and_not_retried_early(store: Store) -> None:
+    async def behaviour(c: FakeConnector, _: ChannelRef) -> FetchResult:
+        raise AuthFailed(f"token {SECRET} expired")
+
+    cid = store.sync(["Gemeente A"], [CHANNEL], NOW)[CHANNEL.key]
+    poller, _, _, registry = make(store, behaviour)
+    report = await poller.poll(CHANNEL, cid)
+    assert not report.ok and report.retry_in is None
+    record = store.channels([cid])[cid]
+    assert record.last_error_reason == "auth"
+    assert record.last_error_detail is not None and SECRET not in record.last_error_detail
+    assert sample(registry, "channel_monitor_poll_errors_total", platform="rss", reason="auth") == 1
+    assert sample(registry, "channel_monitor_poll_errors_total", platform="rss", reason="transient") == 0
+
+
+async def test_rate_limit_backs_off_at_least_as_long_as_asked(store: Store) -> None:
+    async def behaviour(c: FakeConnector, _: ChannelRef) -> FetchResult:
+        raise RateLimited("slow down", retry_after=600)
+
+    cid = store.sync(["Gemeente A"], [CHANNEL], NOW)[CHANNEL.key]
+    poller, _, _, _ = make(store, behaviour)
+    report = await poller.poll(CHANNEL, cid)
+    assert report.retry_in is not None and timedelta(seconds=600) <= report.retry_in <= timedelta(seconds=660)
+
+
+async def test_transport_errors_through_the_shared_client_are_transient(store: Store) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    async def behaviour(c: FakeConnector, _: ChannelRef) -> FetchResult:
+        from connectors.errors import transport_errors
+
+        with transport_errors():
+            await c.client.get("https://a.example/rss?access_token=" + SECRET)
+        raise AssertionError("unreachable")
+
+    cid = store.sync(["Gemeente A"], [CHANNEL], NOW)[CHANNEL.key]
+    poller, _, _, registry = make(store, behaviour, handler=refuse)
+    report = await poller.poll(CHANNEL, cid)
+    assert report.error is not None and report.error.kind == "transient"
+    assert report.retry_in is not None and report.retry_in >= FIRST_RETRY
+    assert sample(registry, "channel_monitor_api_requests_total", platform="rss", code="error") == 1
+    assert SECRET not in (store.channels([cid])[cid].last_error_detail or "")
+
+
+async def test_an_unexpected_exception_is_malformed_not_a_crash(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    async def behaviour(c: FakeConnector, _: ChannelRef) -> FetchResult:
+        raise KeyError("data")
+
+    cid = store.sync(["Gemeente A"], [CHANNEL], NOW)[CHANNEL.key]
+    poller, _, _, _ = make(store, behaviour)
+    with caplog.at_level(logging.ERROR):
+        report = await poller.poll(CHANNEL, cid)
+    assert report.error is not None and report.error.kind == "malformed"
+    assert "unexpected error" in caplog.text
+
+
+async def test_a_hanging_poll_times_out_as_transient(store: Store) -> None:
+    async def behaviour(c: FakeConnector, _: ChannelRef) -> FetchResult:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    cid = store.sync(["Gemeente A"], [CHANNEL], NOW)[CHANNEL.key]
+    poller, _, _, _ = make(store, behaviour, timeout=0.05)
+    report = await poller.poll(CHANNEL, cid)
+    assert report.error is not None and report.error.kind == "transient"
+    assert "longer than" in str(report.error)
+
+
+async def test_concurrency_per_platform_is_limited(store: Store) -> None:
+    running = 0
+    peak = 0
+    release = asyncio.Event()
+    entered = asyncio.Condition()
+
+    async def behaviour(c: FakeConnector, _: ChannelRef) -> FetchResult:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        async with entered:
+            entered.notify_all()
+        await release.wait()
+        running -= 1
+        return FetchResult()
+
+    channels = [
+        ChannelSettings("Gemeente A", "rss", f"https://a.example/{i}", Policy(), timedelta(hours=1)) for i in range(6)
+    ]
+    ids = store.sync(["Gemeente A"], channels, NOW)
+    poller, _, _, _ = make(store, behaviour, concurrency=2)
+    tasks = [asyncio.create_task(poller.poll(c, ids[c.key])) for c in channels]
+    async with entered:
+        await asyncio.wait_for(entered.wait_for(lambda: running == 2), 5)
+    release.set()
+    reports = await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    assert all(r.ok for r in reports)
+    assert peak == 2
+
+
+def test_backoff_doubles_caps_at_the_interval_and_honours_retry_after() -> None:
+    hour = timedelta(hours=1)
+    assert FIRST_RETRY <= backoff(1, hour, None) <= FIRST_RETRY * 1.1
+    assert FIRST_RETRY * 4 <= backoff(3, hour, None) <= FIRST_RETRY * 4 * 1.1
+    assert hour <= backoff(30, hour, None) <= hour * 1.1
+    assert backoff(1, hour, 7200) >= timedelta(seconds=7200)
+
+
+def test_future_posts_count_as_published_when_seen() -> None:
+    posts = (Post("a", NOW + timedelta(days=30)), Post("b", NOW + timedelta(minutes=5)), Post("c", None))
+    settled = settle_future_posts(posts, NOW)
+    assert [p.published_at for p in settled] == [NOW, NOW + timedelta(minutes=5), None]
+
+
+def test_platform_options_repr_hides_the_token() -> None:
+    assert SECRET not in repr(PlatformOptions(access_token=SECRET))

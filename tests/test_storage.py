@@ -1,0 +1,114 @@
+"""The store, on SQLite (and PostgreSQL where one is configured)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from connectors.base import Checkpoint, FetchResult, Post, Profile
+from monitor.settings import ChannelSettings, Policy
+from monitor.storage import PollOutcome, Store
+from tests.conftest import NOW
+
+
+def channel(org: str = "Gemeente A", handle: str = "https://a.example/rss") -> ChannelSettings:
+    return ChannelSettings(org, "rss", handle, Policy(), timedelta(hours=6))
+
+
+def ok(*posts: Post, checkpoint: Checkpoint | None = None) -> PollOutcome:
+    result = FetchResult(
+        posts=posts, profile=Profile(name="A", url="https://a.example"), checkpoint=checkpoint or Checkpoint()
+    )
+    return PollOutcome(started_at=NOW, finished_at=NOW, requests=1, result=result)
+
+
+def failed(reason: str = "transient") -> PollOutcome:
+    return PollOutcome(NOW, NOW, 1, error_reason=reason, error_detail="HTTP 503 from https://a.example/rss")
+
+
+def test_migrate_is_idempotent_and_records_the_revision(store: Store) -> None:
+    store.migrate()
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+
+
+def test_sync_adds_retires_and_reinstates_channels_keeping_history(store: Store) -> None:
+    a, b = channel(), channel("Gemeente B", "https://b.example/rss")
+    ids = store.sync(["Gemeente A", "Gemeente B"], [a, b], NOW)
+    store.record_poll(ids[a.key], ok(Post("1", NOW - timedelta(days=1))))
+
+    assert store.sync(["Gemeente B"], [b], NOW) == {b.key: ids[b.key]}
+    again = store.sync(["Gemeente A", "Gemeente B"], [a, b], NOW)
+    assert again[a.key] == ids[a.key]
+    assert store.count_posts(ids[a.key]) == 1
+
+
+def test_posts_are_unique_per_channel_and_counted_once(store: Store) -> None:
+    ids = store.sync(["Gemeente A"], [channel()], NOW)
+    cid = ids[channel().key]
+    posts = (Post("1", NOW - timedelta(days=2)), Post("2", NOW - timedelta(days=1)), Post("2", NOW))
+    assert store.record_poll(cid, ok(*posts)) == 2
+    assert store.record_poll(cid, ok(*posts, Post("3", None))) == 1
+    assert store.count_posts(cid) == 3
+
+
+def test_undated_posts_are_stored_but_not_timed(store: Store) -> None:
+    cid = store.sync(["Gemeente A"], [channel()], NOW)[channel().key]
+    store.record_poll(cid, ok(Post("undated", None), Post("dated", NOW - timedelta(hours=1))))
+    times = store.post_times([cid], since=NOW - timedelta(days=90), newest=10)[cid]
+    assert [t.published_at for t in times] == [NOW - timedelta(hours=1)]
+    assert store.count_posts(cid) == 2
+
+
+def test_times_come_back_timezone_aware_utc(store: Store) -> None:
+    cid = store.sync(["Gemeente A"], [channel()], NOW)[channel().key]
+    store.record_poll(cid, ok(Post("1", NOW - timedelta(days=3))))
+    context = store.poll_context(cid)
+    assert context.newest_post_at == NOW - timedelta(days=3)
+    assert context.newest_post_at is not None and context.newest_post_at.utcoffset() == timedelta(0)
+    record = store.channels([cid])[cid]
+    assert record.last_success_at == NOW
+
+
+def test_checkpoint_round_trips_and_survives_failures(store: Store) -> None:
+    cid = store.sync(["Gemeente A"], [channel()], NOW)[channel().key]
+    checkpoint = Checkpoint(etag='W/"abc"', last_modified="Wed, 25 Nov 2026 10:00:00 GMT", extra={"n": "3"})
+    store.record_poll(cid, ok(checkpoint=checkpoint))
+    store.record_poll(cid, failed())
+    assert store.poll_context(cid).checkpoint == checkpoint
+
+
+def test_failures_count_up_and_success_resets(store: Store) -> None:
+    cid = store.sync(["Gemeente A"], [channel()], NOW)[channel().key]
+    store.record_poll(cid, failed("auth"))
+    store.record_poll(cid, failed("auth"))
+    record = store.channels([cid])[cid]
+    assert (record.last_poll_ok, record.consecutive_failures, record.last_error_reason) == (False, 2, "auth")
+    assert record.last_success_at is None
+    store.record_poll(cid, ok())
+    record = store.channels([cid])[cid]
+    assert (record.last_poll_ok, record.consecutive_failures, record.last_error_reason) == (True, 0, None)
+    polls = store.recent_polls(cid)
+    assert [p.ok for p in polls].count(False) == 2 and len(polls) == 3
+
+
+def test_post_times_returns_the_window_plus_the_newest_of_each_kind(store: Store) -> None:
+    cid = store.sync(["Gemeente A"], [channel()], NOW)[channel().key]
+    old = [Post(f"old{i}", NOW - timedelta(days=200 + i)) for i in range(10)]
+    recent = [Post(f"new{i}", NOW - timedelta(days=i)) for i in range(5)]
+    reposts = [Post(f"rp{i}", NOW - timedelta(days=300 + i), kind="repost") for i in range(3)]
+    store.record_poll(cid, ok(*old, *recent, *reposts))
+    times = store.post_times([cid], since=NOW - timedelta(days=90), newest=7)[cid]
+    kinds = [t.kind for t in times]
+    assert kinds.count("post") == 7  # 5 in the window are among the newest 7
+    assert kinds.count("repost") == 3
+    times = store.post_times([cid], since=NOW - timedelta(days=90), newest=2)[cid]
+    assert sum(t.kind == "post" for t in times) == 5
+
+
+def test_prune_polls_keeps_posts(store: Store) -> None:
+    cid = store.sync(["Gemeente A"], [channel()], NOW)[channel().key]
+    store.record_poll(cid, ok(Post("1", NOW)))
+    assert store.prune_polls(NOW + timedelta(seconds=1)) == 1
+    assert store.count_posts(cid) == 1
