@@ -63,7 +63,7 @@ class PlatformSettings:
 class MonitorSettings:
     """The ``[monitor]`` section."""
 
-    database: str = "sqlite:///channel-monitor.db"
+    database: str = field(default="sqlite:///channel-monitor.db", repr=False)  # may hold a password
     listen: str = "127.0.0.1:9184"
     poll_interval: timedelta = timedelta(hours=6)
     jitter: timedelta = timedelta(minutes=15)

@@ -29,7 +29,7 @@ def test_connectors_never_import_the_daemon_or_its_infrastructure() -> None:
 
 
 def test_the_cadence_core_is_pure() -> None:
-    allowed = {"__future__", "dataclasses", "datetime", "enum", "math", "bisect", "collections", "typing", "monitor"}
+    allowed = {"__future__", "dataclasses", "datetime", "enum", "math", "bisect", "collections", "typing", "itertools", "functools", "monitor"}
     assert imports(ROOT / "monitor" / "cadence.py") <= allowed
 
 
