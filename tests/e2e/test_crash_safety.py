@@ -75,6 +75,7 @@ async def test_sigkill_during_polls_loses_and_duplicates_nothing(tmp_path: Path)
             seen_before = by_feed
 
         daemon = Daemon(config).start()
+        await daemon.wait_ready()
         expected = {f"{base}/feed{i}/rss": 45 for i in range(FEEDS)}
 
         def complete() -> bool:

@@ -1,0 +1,228 @@
+"""Reading RSS 2.0, Atom and YouTube feeds: one conditional download, one strict parse.
+
+Shared by ``connectors.rss`` and ``connectors.youtube``; nothing here leaves those modules.
+feedparser's result is an untyped dict, so it is turned into the small typed values below
+once, at the boundary, and the connectors only see those.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import hashlib
+import io
+import time
+import xml.sax
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+import httpx
+
+from connectors.base import Checkpoint, Post
+from connectors.errors import Malformed, raise_for_status, safe_url, transport_errors
+
+MAX_FEED_BYTES = 10 * 1024 * 1024
+
+# Bozo exceptions that do not make a feed unreadable: feedparser raises them before parsing, and
+# when the strict XML parser then fails, its SAXParseException replaces them (checked in
+# feedparser 6.0.14: a truncated feed served as text/html reports SAXParseException).
+_HARMLESS_BOZO = (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverride)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEntry:
+    """One entry of a parsed feed, reduced to what identifies and dates it."""
+
+    id: str | None
+    link: str | None
+    title: str
+    summary: str
+    published: datetime | None
+    updated: datetime | None
+    video_id: str | None  # ``yt:videoId``, YouTube feeds only
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """A feed that parsed strictly: its title, site link and entries in document order."""
+
+    title: str | None
+    link: str | None
+    entries: tuple[FeedEntry, ...]
+
+
+async def read_feed(
+    client: httpx.AsyncClient, url: str, checkpoint: Checkpoint
+) -> tuple[Feed, Checkpoint] | None:
+    """Download and parse ``url`` conditionally; None when the server answered 304."""
+    headers: dict[str, str] = {}
+    if checkpoint.etag:
+        headers["If-None-Match"] = checkpoint.etag
+    if checkpoint.last_modified:
+        headers["If-Modified-Since"] = checkpoint.last_modified
+    with transport_errors():
+        async with client.stream("GET", url, headers=headers) as response:
+            if response.status_code == 304:
+                if not headers:
+                    raise Malformed(f"HTTP 304 to an unconditional request from {safe_url(url)}")
+                return None
+            raise_for_status(response)
+            if not response.is_success:  # 1xx, or a 3xx the client was told not to follow
+                raise Malformed(
+                    f"unexpected HTTP {response.status_code} from {safe_url(url)}",
+                    status=response.status_code,
+                )
+            body = await _read_capped(response)
+            content_type = response.headers.get("content-type")
+            validators = Checkpoint(
+                etag=response.headers.get("etag"),
+                last_modified=response.headers.get("last-modified"),
+                extra=checkpoint.extra,
+            )
+    # The configured URL, not one redirected to, is the base for relative guids: ids stay stable.
+    # Off the event loop: feedparser takes about a second per MB, and feeds may be 10 MiB.
+    feed = await asyncio.to_thread(parse_feed, body, content_type=content_type, url=url)
+    return feed, validators
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    """The decoded body, refusing anything over ``MAX_FEED_BYTES`` (gzip bombs included)."""
+    declared = response.headers.get("content-length", "")
+    # Content-Length counts encoded bytes; only an identity body can be refused before reading.
+    if declared.isdigit() and int(declared) > MAX_FEED_BYTES and not _is_encoded(response):
+        raise Malformed("feed larger than 10 MiB", status=response.status_code)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_FEED_BYTES:
+            raise Malformed("feed larger than 10 MiB", status=response.status_code)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _is_encoded(response: httpx.Response) -> bool:
+    coding = str(response.headers.get("content-encoding", "identity"))
+    return coding.strip().lower() != "identity"
+
+
+def parse_feed(body: bytes, *, content_type: str | None, url: str) -> Feed:
+    """Parse a feed body, or raise ``Malformed`` saying briefly why it is not one.
+
+    Where "malformed" begins (decided by experiment with feedparser 6.0.14):
+
+    * An empty body is malformed: feedparser returns no ``version`` and no error for it.
+    * A body feedparser does not recognise as RSS or Atom (``version == ""``) is malformed: an
+      HTML page (well-formed or not), JSON, any other XML document.
+    * A body the strict XML parser rejects (``SAXParseException``) is malformed, even though
+      feedparser's loose fallback still returns entries for it: on a truncated download or a
+      mismatched tag that fallback silently loses entries, moves entry fields up into the feed,
+      and a feed cut off after its ``<channel>`` element reads as a valid feed with no entries,
+      which would report the channel as never posted. This also rejects real-world slips such
+      as a bare ``&`` or an undeclared namespace prefix; the message names line and column so
+      the publisher can fix them.
+    * A wrong or missing Content-Type (``NonXMLContentType``) and a wrong declared encoding
+      (``CharacterEncodingOverride``) are harmless: the strict parser still read the document.
+    * A well-formed feed without entries is not malformed: it is a success with no posts.
+    """
+    where = safe_url(url)
+    if not body.strip():
+        raise Malformed(f"empty response from {where}, not a feed")
+    headers = {"content-location": url}
+    if content_type:
+        headers["content-type"] = content_type
+    try:
+        # Bytes in a BytesIO, never a str: feedparser would treat a str as a URL or a path.
+        parsed: Any = feedparser.parse(io.BytesIO(body), response_headers=headers)
+    except Exception as exc:  # a parser bug on hostile input must not escape as one
+        raise Malformed(f"feed from {where} could not be parsed ({type(exc).__name__})") from None
+    if not parsed.get("version"):
+        if _looks_like_html(body, content_type):
+            raise Malformed(f"an HTML page at {where}, not a feed")
+        raise Malformed(f"not an RSS or Atom feed at {where}")
+    problem = parsed.get("bozo_exception")
+    if problem is not None and not isinstance(problem, _HARMLESS_BOZO):
+        if isinstance(problem, xml.sax.SAXParseException):
+            raise Malformed(
+                f"feed at {where} is not well-formed XML: {problem.getMessage()} "
+                f"at line {problem.getLineNumber()}, column {problem.getColumnNumber()}"
+            )
+        raise Malformed(f"feed at {where} could not be read strictly ({type(problem).__name__})")
+    feed = _get(parsed, "feed")
+    entries = _get(parsed, "entries")
+    return Feed(
+        title=_text(_get(feed, "title")),
+        link=_web_link(_get(feed, "link")),
+        entries=tuple(_entry(item) for item in entries) if isinstance(entries, list) else (),
+    )
+
+
+def _looks_like_html(body: bytes, content_type: str | None) -> bool:
+    if content_type and content_type.split(";")[0].strip().lower() == "text/html":
+        return True
+    head = body[:1024].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html"))
+
+
+def _entry(item: object) -> FeedEntry:
+    return FeedEntry(
+        id=_text(_get(item, "id")),
+        link=_text(_get(item, "link")),
+        title=_text(_get(item, "title")) or "",
+        summary=_text(_get(item, "summary")) or "",
+        published=_utc(_get(item, "published_parsed")),
+        updated=_utc(_get(item, "updated_parsed")),
+        video_id=_text(_get(item, "yt_videoid")),
+    )
+
+
+def _get(mapping: object, key: str) -> object:
+    # dict.get, not FeedParserDict.get: the latter answers "updated_parsed" with the published
+    # date (and a DeprecationWarning) when an entry has no <updated>.
+    return dict.get(mapping, key) if isinstance(mapping, dict) else None
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, str):
+        return value.strip() or None
+    return None
+
+
+def _web_link(value: object) -> str | None:
+    link = _text(value)
+    if link and link.lower().startswith(("https://", "http://")):
+        return link
+    return None
+
+
+def _utc(value: object) -> datetime | None:
+    """feedparser's dates are ``time.struct_time`` in UTC; out-of-range ones count as absent."""
+    if not isinstance(value, time.struct_time):
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def entry_id(entry: FeedEntry) -> str:
+    """The entry's id or guid, else its link, else a stable hash of its title and summary."""
+    if entry.id:
+        return entry.id
+    if entry.link:
+        return entry.link
+    text = f"{entry.title}\x00{entry.summary}".encode()
+    return "sha1:" + hashlib.sha1(text, usedforsecurity=False).hexdigest()
+
+
+def unique(posts: list[Post]) -> tuple[Post, ...]:
+    """Posts with repeated ids dropped (feeds do repeat a guid); the first occurrence wins."""
+    seen: set[str] = set()
+    kept: list[Post] = []
+    for post in posts:
+        if post.post_id not in seen:
+            seen.add(post.post_id)
+            kept.append(post)
+    return tuple(kept)

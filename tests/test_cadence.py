@@ -1,0 +1,437 @@
+"""The cadence core: tables of cases for every state and boundary, and properties of the model."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from monitor.cadence import (
+    FLAGGED,
+    GAP_PERCENTILE,
+    MAX_INTERVALS,
+    MIN_INTERVALS,
+    STATES,
+    WINDOWS,
+    ActivityState,
+    Cadence,
+    assess,
+    badness,
+    count_since,
+    intervals,
+    usual_gap,
+)
+from monitor.settings import Policy
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+MICRO = timedelta(microseconds=1)
+SECOND = timedelta(seconds=1)
+MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+S = ActivityState
+
+
+def judge(
+    posts: Sequence[datetime],
+    policy: Policy | None = None,
+    now: datetime = NOW,
+    *,
+    polled_ok: bool = True,
+    parked: bool = False,
+) -> Cadence:
+    return assess(posts, policy or Policy(), now, polled_ok=polled_ok, parked=parked)
+
+
+def spaced(newest: datetime, gaps: Sequence[timedelta]) -> list[datetime]:
+    """Posts ending at ``newest`` whose intervals, oldest first, are ``gaps``."""
+    posts = [newest]
+    for gap in reversed(gaps):
+        posts.append(posts[-1] - gap)
+    return posts[::-1]
+
+
+def daily(newest: datetime, count: int) -> list[datetime]:
+    """``count`` posts one day apart, the newest at ``newest``."""
+    return spaced(newest, [DAY] * (count - 1))
+
+
+# --- The states, their order and rank ---------------------------------------------------------
+
+
+def test_states_are_the_contracts_in_its_order() -> None:
+    assert [s.value for s in STATES] == [
+        "unknown",
+        "parked",
+        "never_posted",
+        "dormant",
+        "inactive",
+        "quiet",
+        "below_target",
+        "active",
+    ]
+    assert {S.NEVER_POSTED, S.DORMANT, S.INACTIVE, S.QUIET, S.BELOW_TARGET} == FLAGGED
+
+
+def test_badness_ranks_judged_states_and_refuses_the_others() -> None:
+    ranked = [S.ACTIVE, S.BELOW_TARGET, S.QUIET, S.INACTIVE, S.DORMANT, S.NEVER_POSTED]
+    assert [badness(s) for s in ranked] == list(range(6))
+    for state in (S.UNKNOWN, S.PARKED):
+        with pytest.raises(ValueError, match=state.value):
+            badness(state)
+
+
+# --- One table row per state and boundary ------------------------------------------------------
+
+REGULAR = daily(NOW - DAY, 60)  # a post a day for two months: usual gap 1 day, quiet after 3
+CASES: list[tuple[str, list[datetime], Policy, dict[str, bool], ActivityState]] = [
+    # unknown and parked come first
+    ("unknown-even-with-posts", REGULAR, Policy(), {"polled_ok": False}, S.UNKNOWN),
+    ("unknown-beats-parked", [], Policy(), {"polled_ok": False, "parked": True}, S.UNKNOWN),
+    ("parked-beats-never-posted", [], Policy(), {"parked": True}, S.PARKED),
+    ("parked-beats-dormant", [NOW - 400 * DAY], Policy(), {"parked": True}, S.PARKED),
+    ("parked-while-active", REGULAR, Policy(), {"parked": True}, S.PARKED),
+    # never posted
+    ("never-posted", [], Policy(), {}, S.NEVER_POSTED),
+    ("only-future-posts", [NOW + SECOND, NOW + DAY], Policy(), {}, S.NEVER_POSTED),
+    ("post-exactly-now", [NOW], Policy(target_posts=1), {}, S.ACTIVE),
+    # dormant and inactive: silence >= the threshold
+    ("dormant-at-threshold", [NOW - 180 * DAY], Policy(), {}, S.DORMANT),
+    ("inactive-a-second-before-dormant", [NOW - 180 * DAY + SECOND], Policy(), {}, S.INACTIVE),
+    ("inactive-at-threshold", [NOW - 30 * DAY], Policy(), {}, S.INACTIVE),
+    ("not-inactive-a-second-before", [NOW - 30 * DAY + SECOND], Policy(), {}, S.BELOW_TARGET),
+    ("not-inactive-no-target", [NOW - 30 * DAY + SECOND], Policy(target_posts=0), {}, S.ACTIVE),
+    ("dormant-beats-inactive", [NOW - 20 * DAY], Policy(dormant_after=10 * DAY), {}, S.DORMANT),
+    # quiet: silence strictly greater than factor x usual gap
+    ("not-quiet-at-3-gaps", daily(NOW - 3 * DAY, 60), Policy(), {}, S.ACTIVE),
+    ("quiet-just-past-3-gaps", daily(NOW - 3 * DAY - MICRO, 60), Policy(), {}, S.QUIET),
+    (
+        "quiet-factor-is-policy",
+        daily(NOW - 3 * DAY - MICRO, 60),
+        Policy(quiet_factor=4),
+        {},
+        S.ACTIVE,
+    ),
+    ("inactive-beats-quiet", daily(NOW - 30 * DAY, 60), Policy(), {}, S.INACTIVE),
+    ("quiet-beats-below-target", daily(NOW - 10 * DAY, 60), Policy(target_posts=9), {}, S.QUIET),
+    # below target: fewer than target_posts posts with t >= now - target_period
+    (
+        "below-target-one-short",
+        [NOW - DAY, NOW - 2 * DAY],
+        Policy(target_posts=3),
+        {},
+        S.BELOW_TARGET,
+    ),
+    ("target-met", [NOW - DAY, NOW - 2 * DAY, NOW - 3 * DAY], Policy(target_posts=3), {}, S.ACTIVE),
+    ("post-at-period-start-counts", [NOW - DAY, NOW - 14 * DAY], Policy(), {}, S.ACTIVE),
+    ("post-before-period-start", [NOW - DAY, NOW - 14 * DAY - MICRO], Policy(), {}, S.BELOW_TARGET),
+    ("period-is-policy", [NOW - DAY, NOW - 20 * DAY], Policy(target_period=21 * DAY), {}, S.ACTIVE),
+    ("target-zero-disables", [NOW - 20 * DAY], Policy(target_posts=0), {}, S.ACTIVE),
+    ("future-posts-do-not-count", [NOW - DAY, NOW + SECOND], Policy(), {}, S.BELOW_TARGET),
+    ("repeated-times-are-posts", [NOW - DAY, NOW - DAY], Policy(), {}, S.ACTIVE),
+    ("active", REGULAR, Policy(), {}, S.ACTIVE),
+]
+
+
+@pytest.mark.parametrize(
+    ("posts", "policy", "flags", "expected"),
+    [pytest.param(*case[1:], id=case[0]) for case in CASES],
+)
+def test_state(
+    posts: list[datetime], policy: Policy, flags: dict[str, bool], expected: ActivityState
+) -> None:
+    assert judge(posts, policy, **flags).state == expected
+
+
+def test_every_state_has_a_case() -> None:
+    assert {case[-1] for case in CASES} == set(STATES)
+
+
+def test_quiet_needs_five_intervals() -> None:
+    # Six posts, the first five a day apart, then six days, then 25 days of silence: the usual
+    # gap of 5 intervals is their largest, 6 days, and 25 > 3 x 6. Without the oldest post
+    # only 4 intervals are known: no usual gap, so the same silence is not quiet.
+    five = spaced(NOW - 25 * DAY, [DAY, DAY, DAY, DAY, 6 * DAY])
+    no_target = Policy(target_posts=0)
+    assert judge(five, no_target).usual_gap == 6 * DAY
+    assert judge(five, no_target).state == S.QUIET
+    assert judge(five[1:], no_target).usual_gap is None
+    assert judge(five[1:], no_target).quiet_after is None
+    assert judge(five[1:], no_target).state == S.ACTIVE
+
+
+def test_the_figures_of_a_regular_channel() -> None:
+    cadence = judge(REGULAR)
+    assert cadence.last_post_at == NOW - DAY
+    assert cadence.silence == DAY
+    assert cadence.usual_gap == DAY
+    assert cadence.quiet_after == NOW + 2 * DAY  # the contract's rule: newest + 3 x usual gap
+    assert cadence.posts_in_target_period == 14
+    assert cadence.recent_posts == {"7d": 7, "14d": 14, "30d": 30, "90d": 60}
+
+
+def test_nothing_to_show_for_a_channel_without_posts() -> None:
+    assert judge([NOW + DAY]) == Cadence(
+        state=S.NEVER_POSTED,
+        last_post_at=None,
+        silence=None,
+        recent_posts=dict.fromkeys(WINDOWS, 0),
+        usual_gap=None,
+        posts_in_target_period=0,
+        quiet_after=None,
+    )
+
+
+def test_figures_are_computed_for_unknown_and_parked_channels_too() -> None:
+    active = judge(REGULAR)
+    for flags in ({"polled_ok": False}, {"parked": True}):
+        other = judge(REGULAR, **flags)
+        assert (other.last_post_at, other.recent_posts) == (
+            active.last_post_at,
+            active.recent_posts,
+        )
+
+
+def test_recent_posts_windows_include_their_start_and_end() -> None:
+    posts = [
+        NOW,
+        NOW - 7 * DAY,
+        NOW - 7 * DAY - MICRO,
+        NOW - 14 * DAY,
+        NOW - 30 * DAY,
+        NOW - 30 * DAY - MICRO,
+        NOW - 90 * DAY,
+        NOW - 90 * DAY - MICRO,
+        NOW + MICRO,
+    ]
+    assert judge(posts).recent_posts == {"7d": 2, "14d": 4, "30d": 5, "90d": 7}
+    assert list(judge(posts).recent_posts) == list(WINDOWS)
+
+
+def test_count_since_includes_both_ends_and_repeats() -> None:
+    posts = [NOW - 2 * DAY, NOW - DAY, NOW - DAY, NOW, NOW + MICRO]
+    assert count_since(posts, NOW - DAY, NOW) == 3
+    assert count_since(posts, NOW - DAY + MICRO, NOW) == 1
+    assert count_since([], NOW - DAY, NOW) == 0
+
+
+# --- Intervals and the usual gap ---------------------------------------------------------------
+
+
+def test_intervals_are_between_distinct_posts_in_time_order() -> None:
+    posts = [NOW, NOW - 3 * HOUR, NOW - HOUR, NOW - 3 * HOUR, NOW]
+    assert intervals(posts) == [2 * HOUR, HOUR]
+    assert intervals([NOW]) == []
+    assert intervals([]) == []
+
+
+@pytest.mark.parametrize(
+    ("hours", "expected"),
+    [
+        pytest.param([1, 2, 3, 4], None, id="4-intervals-none"),
+        pytest.param([3, 1, 5, 2, 4], 5, id="5-intervals-the-largest"),
+        pytest.param(list(range(1, 10)), 9, id="9-the-largest"),
+        pytest.param(list(range(1, 11)), 9, id="10-the-9th"),
+        pytest.param(list(range(1, 12)), 10, id="11-the-10th"),
+        pytest.param(list(range(1, 21)), 18, id="20-the-18th"),
+        pytest.param(list(range(1, 51)), 45, id="50-the-45th"),
+        pytest.param([7, 7, 7, 7, 7, 7], 7, id="all-equal"),
+    ],
+)
+def test_usual_gap_is_the_nearest_rank_90th_percentile(
+    hours: list[int], expected: int | None
+) -> None:
+    posts = spaced(NOW, [h * HOUR for h in random.Random(len(hours)).sample(hours, len(hours))])
+    assert usual_gap(posts) == (None if expected is None else expected * HOUR)
+
+
+def test_usual_gap_uses_only_the_newest_50_intervals() -> None:
+    posts = spaced(NOW, [1000 * HOUR] * 10 + [HOUR] * MAX_INTERVALS)
+    assert usual_gap(posts) == HOUR
+    assert usual_gap(posts[1:]) == HOUR
+    # one more slow interval inside the window: 49 hours and a slow one, still one hour
+    assert usual_gap([*posts[10:], NOW + 1000 * HOUR]) == HOUR
+
+
+def test_usual_gap_ignores_repeats_and_order() -> None:
+    posts = spaced(NOW, [HOUR, 2 * HOUR, 3 * HOUR, 4 * HOUR, 5 * HOUR])
+    assert usual_gap(posts) == 5 * HOUR
+    assert usual_gap(posts[::-1] + posts) == 5 * HOUR
+    assert judge(posts[::-1] + posts, now=NOW).usual_gap == 5 * HOUR
+
+
+def test_the_constants_match_the_contract() -> None:
+    assert (MAX_INTERVALS, MIN_INTERVALS, GAP_PERCENTILE) == (50, 5, 0.9)
+    assert WINDOWS == {"7d": 7 * DAY, "14d": 14 * DAY, "30d": 30 * DAY, "90d": 90 * DAY}
+
+
+# --- The quiet rule's refinements --------------------------------------------------------------
+
+
+def test_a_quiet_deadline_past_inactive_means_never_quiet() -> None:
+    # Weekly posts with factor 5: five weeks of silence would be 35 days, past inactive (30).
+    weekly = spaced(NOW - 29 * DAY, [7 * DAY] * 20)
+    policy = Policy(quiet_factor=5, target_posts=0)
+    assert judge(weekly, policy).quiet_after is None
+    assert judge(weekly, policy).state == S.ACTIVE
+    assert judge(weekly, policy, NOW + DAY).state == S.INACTIVE
+
+
+def test_a_new_channel_is_not_quiet_before_its_first_posts_would_be_inactive() -> None:
+    # Ten daily posts: the first five have no usual gap to be judged by, so the channel cannot
+    # be quiet before the fifth of them is 30 days old (it would have been, had it stopped then).
+    posts = daily(NOW - 10 * DAY, 10)
+    fifth = posts[4]
+    cadence = judge(posts, Policy(target_posts=0))
+    assert cadence.usual_gap == DAY
+    assert cadence.quiet_after == fifth + 30 * DAY
+    assert cadence.state == S.ACTIVE  # though silence (10 days) > 3 x usual gap
+    assert judge(posts, Policy(target_posts=0), fifth + 30 * DAY + MICRO).state == S.QUIET
+
+
+def test_a_post_on_the_fifth_interval_does_not_make_a_channel_quiet() -> None:
+    # Five posts a minute apart, a day ago, are active (no usual gap). A sixth a minute later
+    # gives a usual gap of a minute, and by the contract's rule alone the day of silence since
+    # would be quiet: posting would make the channel worse.
+    posts = spaced(NOW - DAY - MINUTE, [MINUTE] * 4)
+    assert judge(posts).state == S.ACTIVE
+    assert judge([*posts, NOW - DAY]).state == S.ACTIVE
+
+
+def test_a_post_does_not_push_an_older_later_deadline_out() -> None:
+    # Six ten-day intervals then 44 hourly ones: at that post the usual gap is still ten days
+    # (6 of 50 intervals), so its deadline is 30 days on. At the next one it is an hour. A
+    # deadline that only counted the newest 50 posts would lose that 30-day deadline once 50
+    # more posts follow, and a post would turn an active channel quiet.
+    slow = spaced(NOW - 3 * DAY - 49 * HOUR, [10 * DAY] * 6 + [HOUR] * 44)
+    posts = slow + [slow[-1] + k * HOUR for k in range(1, 50)]
+    assert judge(posts).state == S.ACTIVE
+    assert judge(posts).quiet_after == slow[-1] + 30 * DAY
+    assert judge([*posts, posts[-1] + HOUR]).state == S.ACTIVE
+
+
+# --- Properties --------------------------------------------------------------------------------
+
+SCALES = (SECOND, MINUTE, HOUR, DAY)
+
+
+def durations(low: int, high: int) -> st.SearchStrategy[timedelta]:
+    return st.builds(lambda n, scale: n * scale, st.integers(low, high), st.sampled_from(SCALES))
+
+
+# Histories as channels have them: runs of a steady rhythm (so that the usual gap shifts from
+# one rhythm to the next, a window's worth of posts later), or irregular, short or long.
+rhythms = st.lists(st.tuples(st.integers(1, 60), durations(1, 120)), max_size=4).map(
+    lambda runs: [gap for count, gap in runs for _ in range(count)]
+)
+irregular = st.lists(durations(1, 120), max_size=8) | st.lists(durations(1, 120), max_size=150)
+histories = st.builds(
+    lambda silence, gaps: spaced(NOW - silence, gaps), durations(0, 400), rhythms | irregular
+)
+policies = st.builds(
+    Policy,
+    inactive_after=st.integers(1, 60).map(lambda d: d * DAY),
+    dormant_after=st.integers(1, 400).map(lambda d: d * DAY),
+    quiet_factor=st.floats(1.0, 5.0),
+    target_posts=st.integers(0, 5),
+    target_period=st.integers(1, 30).map(lambda d: d * DAY),
+)
+later = durations(0, 400)
+
+
+@given(histories | st.just([]), policies, later)
+def test_silence_never_shrinks_as_time_passes(
+    posts: list[datetime], policy: Policy, wait: timedelta
+) -> None:
+    before, after = judge(posts, policy), judge(posts, policy, NOW + wait)
+    if before.silence is None:
+        assert after.silence is None
+    else:
+        assert after.silence == before.silence + wait
+
+
+@given(histories, policies, later)
+def test_a_channel_never_improves_as_time_passes_without_posts(
+    posts: list[datetime], policy: Policy, wait: timedelta
+) -> None:
+    # True because each rule, once it holds, keeps holding as now grows with no new post:
+    # silence grows, the quiet moment is fixed, and the target period's count only drops.
+    before, after = judge(posts, policy), judge(posts, policy, NOW + wait)
+    assert badness(after.state) >= badness(before.state)
+
+
+@settings(deadline=None)  # judges every prefix of the history: quadratic, on purpose
+@given(histories, policies, later)
+def test_a_new_post_never_makes_a_channel_worse(
+    posts: list[datetime], policy: Policy, wait: timedelta
+) -> None:
+    # The history posted one post at a time. Each new post is judged the moment it appears,
+    # `wait` later, and the moment the channel with it would turn quiet: the worst moments.
+    for k, new in enumerate(posts):
+        before, after = posts[:k], posts[: k + 1]
+        quiet_after = judge(after, policy, new).quiet_after
+        moments = {new, new + wait} | ({quiet_after + MICRO} if quiet_after else set())
+        for now in moments:
+            was, now_is = judge(before, policy, now), judge(after, policy, now)
+            assert badness(now_is.state) <= badness(was.state), now
+            if was.quiet_after is not None and now_is.quiet_after is not None:
+                assert now_is.quiet_after >= was.quiet_after
+
+
+@given(histories, policies)
+def test_recent_post_windows_nest(posts: list[datetime], policy: Policy) -> None:
+    counts = judge(posts, policy).recent_posts
+    assert counts["7d"] <= counts["14d"] <= counts["30d"] <= counts["90d"] <= len(posts)
+
+
+@given(histories, policies)
+def test_quiet_only_when_the_contracts_rule_holds(posts: list[datetime], policy: Policy) -> None:
+    # The refinements only ever postpone quiet, never bring it forward.
+    cadence = judge(posts, policy)
+    if cadence.state == S.QUIET:
+        assert cadence.usual_gap is not None
+        assert cadence.silence is not None
+        assert cadence.silence > policy.quiet_factor * cadence.usual_gap
+
+
+@given(histories, policies)
+def test_the_usual_gap_reported_is_the_newest(posts: list[datetime], policy: Policy) -> None:
+    assert judge(posts, policy).usual_gap == usual_gap(posts)
+
+
+@given(
+    histories, policies, st.lists(later.map(lambda d: NOW + SECOND + d), max_size=5), st.randoms()
+)
+def test_order_repeats_of_intervals_and_future_posts_do_not_matter(
+    posts: list[datetime], policy: Policy, future: list[datetime], rng: random.Random
+) -> None:
+    shuffled = [*posts, *future]
+    rng.shuffle(shuffled)
+    assert judge(shuffled, policy) == judge(posts, policy)
+
+
+@given(histories, policies)
+def test_judging_the_past_ignores_what_came_after(posts: list[datetime], policy: Policy) -> None:
+    assume(posts)
+    then = posts[len(posts) // 2]
+    assert judge(posts, policy, then) == judge([t for t in posts if t <= then], policy, then)
+
+
+@given(histories, policies)
+def test_older_posts_than_assess_documents_it_needs_change_nothing(
+    posts: list[datetime], policy: Policy
+) -> None:
+    assume(posts)
+    times = sorted(set(posts))
+    flagged_anyway = min(policy.inactive_after, policy.dormant_after)
+    first_deadline = next(k for k, t in enumerate(times) if t >= times[-1] - flagged_anyway)
+    needed = min(
+        NOW - max(WINDOWS.values()),
+        NOW - policy.target_period,
+        times[max(0, first_deadline - MAX_INTERVALS)],
+    )
+    assert judge([t for t in posts if t >= needed], policy) == judge(posts, policy)
