@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from aiohttp import web
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+from sqlalchemy.engine import make_url
 
 from connectors.base import Connector
 from connectors.registry import CONNECTORS
@@ -25,7 +26,7 @@ from monitor.metrics import ChannelCollector, Instruments
 from monitor.redact import Redactor
 from monitor.scheduler import PollScheduler
 from monitor.settings import PLATFORMS, ChannelSettings, Settings
-from monitor.storage import ChannelKey, Store, StorageError
+from monitor.storage import ChannelKey, StorageError, Store
 from monitor.web import build_app
 
 log = logging.getLogger("channel_monitor")
@@ -112,9 +113,7 @@ async def open_runtime(
         poll_timeout=settings.monitor.poll_timeout,
         clock=clock,
     )
-    runtime = Runtime(
-        settings, store, ids, client, poller, instruments, registry, executor, clock
-    )
+    runtime = Runtime(settings, store, ids, client, poller, instruments, registry, executor, clock)
     try:
         yield runtime
     finally:
@@ -133,7 +132,6 @@ async def run_daemon(
     *,
     stop: asyncio.Event | None = None,
     clock: Callable[[], datetime] = utcnow,
-    on_ready: Callable[[Sequence[tuple[str, int]]], None] | None = None,
 ) -> None:
     """Schedule polls and serve HTTP until SIGTERM/SIGINT (or ``stop`` is set)."""
     stop = stop or asyncio.Event()
@@ -184,8 +182,9 @@ async def run_daemon(
             await site.start()
         except OSError as exc:
             await runner.cleanup()
-            raise StartupError(f"cannot listen on {settings.monitor.listen}: {exc.strerror}") from None
-        bound = [s.getsockname()[:2] for s in (site._server.sockets if site._server else [])]  # type: ignore[union-attr]
+            raise StartupError(
+                f"cannot listen on {settings.monitor.listen}: {exc.strerror}"
+            ) from None
         scheduler.start()
         log.info(
             "channel-monitor started",
@@ -197,8 +196,6 @@ async def run_daemon(
                 }
             },
         )
-        if on_ready:
-            on_ready(bound)
         try:
             await stop.wait()
         finally:
@@ -209,6 +206,4 @@ async def run_daemon(
 
 
 def _safe_db(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
     return make_url(url).render_as_string(hide_password=True)

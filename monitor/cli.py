@@ -46,15 +46,18 @@ class UsageError(Exception):
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="channel-monitor",
-        description="Tells a public organisation which of its social media channels have gone quiet.",
+        description="Which of an organisation's social media channels have gone quiet?",
     )
     parser.add_argument("--version", action="version", version=f"channel-monitor {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text, description=text)
-        sub.add_argument("--config", metavar="PATH", help="configuration file (default: "
-                         "$CHANNEL_MONITOR_CONFIG, else ./config.toml)")
+        sub.add_argument(
+            "--config",
+            metavar="PATH",
+            help="configuration file (default: $CHANNEL_MONITOR_CONFIG, else ./config.toml)",
+        )
         return sub
 
     run = command("run", "run the daemon: schedule polls, serve metrics and the status page")
@@ -82,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         if args.command == "demo":
-            from monitor.demo import run_demo
+            from monitor.demo import run_demo  # noqa: PLC0415  (only the demo needs the fakes)
 
             return run_demo(args.listen)
         settings = _load(args.config)
@@ -146,14 +149,26 @@ def _print_views(views: Sequence[ChannelView], fmt: str) -> None:
         sys.stdout.write("\n")
         return
     table = Table(title="Channel activity", title_justify="left")
-    for column in ("organisation", "platform", "channel", "state", "silence", "posts 30 d",
-                   "usual gap", "poll"):
-        table.add_column(column, justify="right" if column.startswith(("posts", "silence", "usual")) else "left")
+    for column in (
+        "organisation",
+        "platform",
+        "channel",
+        "state",
+        "silence",
+        "posts 30 d",
+        "usual gap",
+        "poll",
+    ):
+        table.add_column(
+            column, justify="right" if column.startswith(("posts", "silence", "usual")) else "left"
+        )
     for v in views:
         record = v.record
         poll = (
-            "not polled" if record.last_poll_at is None
-            else "ok" if record.last_poll_ok
+            "not polled"
+            if record.last_poll_at is None
+            else "ok"
+            if record.last_poll_ok
             else f"{record.last_error_reason}: {record.last_error_detail or ''}".strip()
         )
         state = v.state.value
@@ -173,8 +188,15 @@ def _print_views(views: Sequence[ChannelView], fmt: str) -> None:
 def _validate(settings: Settings) -> int:
     out = Console(highlight=False)
     table = Table(title=f"{settings.source}: valid", title_justify="left")
-    for column in ("organisation", "platform", "channel", "every", "inactive after",
-                   "dormant after", "target"):
+    for column in (
+        "organisation",
+        "platform",
+        "channel",
+        "every",
+        "inactive after",
+        "dormant after",
+        "target",
+    ):
         table.add_column(column)
     for c in settings.channels:
         p = c.policy

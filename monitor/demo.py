@@ -24,11 +24,17 @@ DEMO_FEEDS: dict[str, FeedSpec] = {
     "/gemeente-actief/nieuws": FeedSpec(posts=_every(2, 40, 0.5), title="Gemeente Actief — nieuws"),
     "/gemeente-stil/nieuws": FeedSpec(posts=_every(5, 20, 45), title="Gemeente Stil — nieuws"),
     "/waterschap/nieuws": FeedSpec(posts=_every(9, 12, 6), title="Waterschap — nieuws"),
-    "/provincie/nieuws": FeedSpec(posts=_every(2, 30, 12), format="atom", title="Provincie — nieuws"),
+    "/provincie/nieuws": FeedSpec(
+        posts=_every(2, 30, 12), format="atom", title="Provincie — nieuws"
+    ),
     "/agentschap/nieuws": FeedSpec(posts=[], title="Agentschap — nieuws"),
     "/oud-project/nieuws": FeedSpec(posts=_every(30, 6, 400), title="Oud project"),
-    "UCdemo0000000000000000aa": FeedSpec(posts=_every(7, 15, 3), format="youtube", title="Gemeente Actief"),
-    "UCdemo0000000000000000bb": FeedSpec(posts=_every(7, 15, 95), format="youtube", title="Provincie"),
+    "UCdemo0000000000000000aa": FeedSpec(
+        posts=_every(7, 15, 3), format="youtube", title="Gemeente Actief"
+    ),
+    "UCdemo0000000000000000bb": FeedSpec(
+        posts=_every(7, 15, 95), format="youtube", title="Provincie"
+    ),
 }
 
 _ORGANISATIONS = """
@@ -68,7 +74,7 @@ async def _demo(listen: str, workdir: Path) -> None:
         )
         settings = load_settings(config, {}, supported=supported_platforms())
         configure_logging("info", "text", Redactor())
-        print(f"channel-monitor demo: status page at http://{listen}/  (Ctrl-C to stop)")  # noqa: T201
+        print(f"channel-monitor demo: status page at http://{listen}/  (Ctrl-C to stop)")
         await run_daemon(settings)
     finally:
         await server.stop()

@@ -49,7 +49,7 @@ class PollReport:
 def backoff(failures: int, interval: timedelta, retry_after: float | None) -> timedelta:
     """When to retry after ``failures`` retryable failures in a row: doubling from a minute,
     never beyond the channel's interval, never sooner than the platform asked."""
-    delay = min(FIRST_RETRY * (2 ** max(0, failures - 1)), interval)
+    delay = min(FIRST_RETRY * (1 << min(max(0, failures - 1), 20)), interval)
     if retry_after is not None:
         delay = max(delay, timedelta(seconds=retry_after))
     return delay * random.uniform(1.0, 1.1)  # noqa: S311  (spreading, not security)
@@ -59,9 +59,7 @@ def settle_future_posts(posts: tuple[Post, ...], now: datetime) -> tuple[Post, .
     """A post dated in the future (scheduled events, wrong clocks) counts as published now."""
     limit = now + FUTURE_TOLERANCE
     return tuple(
-        replace(p, published_at=now)
-        if p.published_at is not None and p.published_at > limit
-        else p
+        replace(p, published_at=now) if p.published_at is not None and p.published_at > limit else p
         for p in posts
     )
 
@@ -169,4 +167,3 @@ class Poller:
         ratio = result.quota_used_ratio if result else getattr(error, "quota_used_ratio", None)
         if isinstance(ratio, float | int):
             instruments.quota_used.labels(platform).set(float(ratio))
-

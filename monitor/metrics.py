@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -21,6 +27,8 @@ from monitor.views import ChannelView
 PREFIX = "channel_monitor"
 _CHANNEL_LABELS = ("organisation", "platform", "channel")
 _CACHED = " (as of the channel's last poll)"
+
+disable_created_metrics()  # `_created` series only add noise for a long-running daemon
 
 
 class Instruments:

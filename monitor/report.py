@@ -111,7 +111,10 @@ def render(views: Sequence[ChannelView], fmt: str, now: datetime) -> str:
             + html_table(CHANNEL_HEADER, channel_rows(views))
         )
     lines = [f"# Channel activity, {now:%Y-%m-%d %H:%M} UTC", ""]
-    for header, rows in ((SUMMARY_HEADER, summary_rows(views)), (CHANNEL_HEADER, channel_rows(views))):
+    for header, rows in (
+        (SUMMARY_HEADER, summary_rows(views)),
+        (CHANNEL_HEADER, channel_rows(views)),
+    ):
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "---|" * len(header))
         lines.extend("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows)

@@ -20,11 +20,13 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, col, select
 
 from connectors.base import Checkpoint, FetchResult
-from monitor.models import Channel, Organisation, Poll, Post
+from monitor.models import Channel, Organisation, Poll, Post, UTCDateTime
 from monitor.settings import ChannelSettings
 
 ChannelKey = tuple[str, str, str]  # organisation, platform, handle
@@ -386,12 +388,8 @@ def _insert_ignoring_duplicates(session: Session) -> Any:
     dialect = session.get_bind().dialect.name
     table = Post.__table__  # type: ignore[attr-defined]
     if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
         return sqlite_insert(table).on_conflict_do_nothing(index_elements=["channel_id", "post_id"])
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
         return pg_insert(table).on_conflict_do_nothing(index_elements=["channel_id", "post_id"])
     return sa.insert(table)  # others: the existence check above already filtered
 
@@ -402,8 +400,6 @@ def _id(row: Channel) -> int:
 
 
 def _aware(value: Any) -> datetime | None:
-    from monitor.models import UTCDateTime
-
     return UTCDateTime().process_result_value(value, sa.engine.default.DefaultDialect())
 
 

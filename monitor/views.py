@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor import cadence
+from monitor.cadence import ActivityState
 from monitor.settings import ChannelSettings, Policy
 from monitor.storage import ChannelKey, ChannelRecord, PostTime, Store
 
 CHART_WEEKS = 12
-_LOOKBACK = max(max(cadence.WINDOWS.values()), timedelta(weeks=CHART_WEEKS))
+_LOOKBACK = max(*cadence.WINDOWS.values(), timedelta(weeks=CHART_WEEKS))
 _NEWEST = 2 * cadence.MAX_INTERVALS + 1  # enough for the quiet rule's deadlines
 
 
@@ -47,7 +48,7 @@ class ChannelView:
         return self.settings.policy
 
     @property
-    def state(self) -> cadence.ActivityState:
+    def state(self) -> ActivityState:
         return self.cadence.state
 
     @property

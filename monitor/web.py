@@ -101,9 +101,7 @@ def status_page(views: Sequence[ChannelView], now: datetime) -> str:
         else:
             health = f"failing: {record.last_error_reason} ({record.consecutive_failures}×)"
         name = record.name or v.handle
-        link = (
-            f'<a href="{esc(record.url)}">{esc(name)}</a>' if record.url else esc(name)
-        )
+        link = f'<a href="{esc(record.url)}">{esc(name)}</a>' if record.url else esc(name)
         detail = esc(record.last_error_detail or "")
         rows.append(
             f"<tr><td>{esc(v.organisation)}</td><td>{esc(v.platform)}</td><td>{link}</td>"
@@ -122,7 +120,8 @@ td,th{{padding:.3rem .6rem;border-bottom:1px solid #d0d7de;text-align:left}}
 .state{{color:#fff;border-radius:.8rem;padding:.1rem .6rem;font-size:.85rem}}
 </style></head><body>
 <h1>Channel activity</h1>
-<p>As of {now:%Y-%m-%d %H:%M} UTC. <a href="/api/channels">JSON</a> · <a href="/metrics">metrics</a></p>
+<p>As of {now:%Y-%m-%d %H:%M} UTC.
+<a href="/api/channels">JSON</a> · <a href="/metrics">metrics</a></p>
 <h2>Per platform</h2>
 {html_table(SUMMARY_HEADER, summary_rows(views))}
 <h2>Channels</h2>

@@ -6,7 +6,14 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FORBIDDEN_IN_CONNECTORS = {"monitor", "sqlmodel", "sqlalchemy", "apscheduler", "prometheus_client", "aiohttp"}
+FORBIDDEN_IN_CONNECTORS = {
+    "monitor",
+    "sqlmodel",
+    "sqlalchemy",
+    "apscheduler",
+    "prometheus_client",
+    "aiohttp",
+}
 
 
 def imports(path: Path) -> set[str]:
@@ -29,7 +36,19 @@ def test_connectors_never_import_the_daemon_or_its_infrastructure() -> None:
 
 
 def test_the_cadence_core_is_pure() -> None:
-    allowed = {"__future__", "dataclasses", "datetime", "enum", "math", "bisect", "collections", "typing", "itertools", "functools", "monitor"}
+    allowed = {
+        "__future__",
+        "dataclasses",
+        "datetime",
+        "enum",
+        "math",
+        "bisect",
+        "collections",
+        "typing",
+        "itertools",
+        "functools",
+        "monitor",
+    }
     assert imports(ROOT / "monitor" / "cadence.py") <= allowed
 
 

@@ -36,7 +36,9 @@ class FakeConnector:
         self.behaviour = behaviour
         self.seen: list[tuple[datetime | None, Checkpoint]] = []
 
-    async def fetch(self, channel: ChannelRef, *, since: datetime | None, checkpoint: Checkpoint) -> FetchResult:
+    async def fetch(
+        self, channel: ChannelRef, *, since: datetime | None, checkpoint: Checkpoint
+    ) -> FetchResult:
         self.seen.append((since, checkpoint))
         return await self.behaviour(self, channel)
 
@@ -45,8 +47,12 @@ class FakeConnector:
 
 
 def make(
-    store: Store, behaviour: Fetch, *, handler: Callable[[httpx.Request], httpx.Response] | None = None,
-    concurrency: int = 4, timeout: float = 5.0,
+    store: Store,
+    behaviour: Fetch,
+    *,
+    handler: Callable[[httpx.Request], httpx.Response] | None = None,
+    concurrency: int = 4,
+    timeout: float = 5.0,
 ) -> tuple[Poller, FakeConnector, Instruments, CollectorRegistry]:
     client = build_client(transport=httpx.MockTransport(handler or (lambda r: httpx.Response(200))))
     connector = FakeConnector(client, behaviour)
@@ -69,7 +75,9 @@ def make(
     return poller, connector, instruments, registry
 
 
-CHANNEL = ChannelSettings("Gemeente A", "rss", "https://a.example/rss", Policy(), timedelta(hours=6))
+CHANNEL = ChannelSettings(
+    "Gemeente A", "rss", "https://a.example/rss", Policy(), timedelta(hours=6)
+)
 
 
 def sample(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
@@ -79,7 +87,9 @@ def sample(registry: CollectorRegistry, name: str, **labels: str) -> float | Non
 async def test_success_stores_posts_and_passes_since_next_time(store: Store) -> None:
     async def behaviour(c: FakeConnector, _: ChannelRef) -> FetchResult:
         await c.client.get("https://a.example/rss")
-        return FetchResult(posts=(Post("1", NOW - timedelta(days=1)),), checkpoint=Checkpoint(etag='"x"'))
+        return FetchResult(
+            posts=(Post("1", NOW - timedelta(days=1)),), checkpoint=Checkpoint(etag='"x"')
+        )
 
     cid = store.sync(["Gemeente A"], [CHANNEL], NOW)[CHANNEL.key]
     poller, connector, _, registry = make(store, behaviour)
@@ -104,7 +114,10 @@ async def test_auth_failure_is_recorded_redacted_and_not_retried_early(store: St
     assert record.last_error_reason == "auth"
     assert record.last_error_detail is not None and SECRET not in record.last_error_detail
     assert sample(registry, "channel_monitor_poll_errors_total", platform="rss", reason="auth") == 1
-    assert sample(registry, "channel_monitor_poll_errors_total", platform="rss", reason="transient") == 0
+    assert (
+        sample(registry, "channel_monitor_poll_errors_total", platform="rss", reason="transient")
+        == 0
+    )
 
 
 async def test_rate_limit_backs_off_at_least_as_long_as_asked(store: Store) -> None:
@@ -114,7 +127,9 @@ async def test_rate_limit_backs_off_at_least_as_long_as_asked(store: Store) -> N
     cid = store.sync(["Gemeente A"], [CHANNEL], NOW)[CHANNEL.key]
     poller, _, _, _ = make(store, behaviour)
     report = await poller.poll(CHANNEL, cid)
-    assert report.retry_in is not None and timedelta(seconds=600) <= report.retry_in <= timedelta(seconds=660)
+    assert report.retry_in is not None and timedelta(seconds=600) <= report.retry_in <= timedelta(
+        seconds=660
+    )
 
 
 async def test_transport_errors_through_the_shared_client_are_transient(store: Store) -> None:
@@ -137,7 +152,9 @@ async def test_transport_errors_through_the_shared_client_are_transient(store: S
     assert SECRET not in (store.channels([cid])[cid].last_error_detail or "")
 
 
-async def test_an_unexpected_exception_is_malformed_not_a_crash(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+async def test_an_unexpected_exception_is_malformed_not_a_crash(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
     async def behaviour(c: FakeConnector, _: ChannelRef) -> FetchResult:
         raise KeyError("data")
 
@@ -178,7 +195,8 @@ async def test_concurrency_per_platform_is_limited(store: Store) -> None:
         return FetchResult()
 
     channels = [
-        ChannelSettings("Gemeente A", "rss", f"https://a.example/{i}", Policy(), timedelta(hours=1)) for i in range(6)
+        ChannelSettings("Gemeente A", "rss", f"https://a.example/{i}", Policy(), timedelta(hours=1))
+        for i in range(6)
     ]
     ids = store.sync(["Gemeente A"], channels, NOW)
     poller, _, _, _ = make(store, behaviour, concurrency=2)
@@ -200,7 +218,11 @@ def test_backoff_doubles_caps_at_the_interval_and_honours_retry_after() -> None:
 
 
 def test_future_posts_count_as_published_when_seen() -> None:
-    posts = (Post("a", NOW + timedelta(days=30)), Post("b", NOW + timedelta(minutes=5)), Post("c", None))
+    posts = (
+        Post("a", NOW + timedelta(days=30)),
+        Post("b", NOW + timedelta(minutes=5)),
+        Post("c", None),
+    )
     settled = settle_future_posts(posts, NOW)
     assert [p.published_at for p in settled] == [NOW, NOW + timedelta(minutes=5), None]
 

@@ -25,7 +25,9 @@ def test_log_lines_and_tracebacks_are_masked() -> None:
     except ValueError:
         import sys
 
-        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "saw %s", (SECRET,), sys.exc_info())
+        record = logging.LogRecord(
+            "x", logging.ERROR, __file__, 1, "saw %s", (SECRET,), sys.exc_info()
+        )
     line = formatter.format(record)
     assert SECRET not in line
     assert line.count(MASK) >= 2

@@ -18,13 +18,17 @@ def channel(org: str = "Gemeente A", handle: str = "https://a.example/rss") -> C
 
 def ok(*posts: Post, checkpoint: Checkpoint | None = None) -> PollOutcome:
     result = FetchResult(
-        posts=posts, profile=Profile(name="A", url="https://a.example"), checkpoint=checkpoint or Checkpoint()
+        posts=posts,
+        profile=Profile(name="A", url="https://a.example"),
+        checkpoint=checkpoint or Checkpoint(),
     )
     return PollOutcome(started_at=NOW, finished_at=NOW, requests=1, result=result)
 
 
 def failed(reason: str = "transient") -> PollOutcome:
-    return PollOutcome(NOW, NOW, 1, error_reason=reason, error_detail="HTTP 503 from https://a.example/rss")
+    return PollOutcome(
+        NOW, NOW, 1, error_reason=reason, error_detail="HTTP 503 from https://a.example/rss"
+    )
 
 
 def test_migrate_is_idempotent_and_records_the_revision(store: Store) -> None:
@@ -73,7 +77,9 @@ def test_times_come_back_timezone_aware_utc(store: Store) -> None:
 
 def test_checkpoint_round_trips_and_survives_failures(store: Store) -> None:
     cid = store.sync(["Gemeente A"], [channel()], NOW)[channel().key]
-    checkpoint = Checkpoint(etag='W/"abc"', last_modified="Wed, 25 Nov 2026 10:00:00 GMT", extra={"n": "3"})
+    checkpoint = Checkpoint(
+        etag='W/"abc"', last_modified="Wed, 25 Nov 2026 10:00:00 GMT", extra={"n": "3"}
+    )
     store.record_poll(cid, ok(checkpoint=checkpoint))
     store.record_poll(cid, failed())
     assert store.poll_context(cid).checkpoint == checkpoint
@@ -84,11 +90,19 @@ def test_failures_count_up_and_success_resets(store: Store) -> None:
     store.record_poll(cid, failed("auth"))
     store.record_poll(cid, failed("auth"))
     record = store.channels([cid])[cid]
-    assert (record.last_poll_ok, record.consecutive_failures, record.last_error_reason) == (False, 2, "auth")
+    assert (record.last_poll_ok, record.consecutive_failures, record.last_error_reason) == (
+        False,
+        2,
+        "auth",
+    )
     assert record.last_success_at is None
     store.record_poll(cid, ok())
     record = store.channels([cid])[cid]
-    assert (record.last_poll_ok, record.consecutive_failures, record.last_error_reason) == (True, 0, None)
+    assert (record.last_poll_ok, record.consecutive_failures, record.last_error_reason) == (
+        True,
+        0,
+        None,
+    )
     polls = store.recent_polls(cid)
     assert [p.ok for p in polls].count(False) == 2 and len(polls) == 3
 

@@ -25,7 +25,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def cli(*args: str, env: Mapping[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m monitor ARGS`` to completion."""
     return subprocess.run(
         [sys.executable, "-m", "monitor", *args],
@@ -51,7 +53,7 @@ class Daemon:
 
     def start(self) -> Daemon:
         self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(  # noqa: S603
+        self.proc = subprocess.Popen(
             [sys.executable, "-m", "monitor", "run", "--config", str(self.config)],
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -65,7 +67,7 @@ class Daemon:
         return self.log_path.read_text(errors="replace")
 
     async def wait_ready(self, timeout: float = 30) -> None:
-        await self.until(lambda: self._ready(), timeout, "the daemon to become ready")
+        await self.until(self._ready, timeout, "the daemon to become ready")
 
     async def _ready(self) -> bool:
         try:
@@ -79,7 +81,9 @@ class Daemon:
         deadline = time.monotonic() + timeout
         while True:
             if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"daemon exited ({self.proc.returncode}) waiting for {what}:\n{self.log}")
+                raise AssertionError(
+                    f"daemon exited ({self.proc.returncode}) waiting for {what}:\n{self.log}"
+                )
             value = predicate()
             if asyncio.iscoroutine(value):
                 value = await value
@@ -124,8 +128,12 @@ class Daemon:
         self.stop(signal.SIGKILL)
 
 
-def value(samples: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels: str) -> float | None:
+def value(
+    samples: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels: str
+) -> float | None:
     """The one sample of ``name`` whose labels include ``labels``, or None."""
-    found = [v for l, v in samples.get(name, []) if all(l.get(k) == x for k, x in labels.items())]
+    found = [
+        v for got, v in samples.get(name, []) if all(got.get(k) == x for k, x in labels.items())
+    ]
     assert len(found) <= 1, f"{name}{labels} matched {len(found)} series"
     return found[0] if found else None

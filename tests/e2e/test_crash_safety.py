@@ -25,7 +25,8 @@ def stored(db: Path) -> tuple[dict[str, set[str]], int, int]:
     """Post ids per feed URL, total rows, and distinct (channel, post) pairs."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
         rows = conn.execute(
-            "SELECT channel.handle, post.post_id FROM post JOIN channel ON channel.id = post.channel_id"
+            "SELECT channel.handle, post.post_id"
+            " FROM post JOIN channel ON channel.id = post.channel_id"
         ).fetchall()
         total, distinct = conn.execute(
             "SELECT count(*), count(DISTINCT channel_id || ' ' || post_id) FROM post"
@@ -47,13 +48,16 @@ def polls(db: Path) -> int:
 
 
 async def test_sigkill_during_polls_loses_and_duplicates_nothing(tmp_path: Path) -> None:
-    specs = {f"/feed{i}/rss": FeedSpec(posts=history(i, 30), validators=False) for i in range(FEEDS)}
+    specs = {
+        f"/feed{i}/rss": FeedSpec(posts=history(i, 30), validators=False) for i in range(FEEDS)
+    }
     server = FeedServer(specs)
     base = await server.start()
     db = tmp_path / "monitor.db"
     config = tmp_path / "config.toml"
     orgs = "\n".join(
-        f'[[organisation]]\nname = "Gemeente {i}"\nrss = "{base}/feed{i}/rss"\n' for i in range(FEEDS)
+        f'[[organisation]]\nname = "Gemeente {i}"\nrss = "{base}/feed{i}/rss"\n'
+        for i in range(FEEDS)
     )
     config.write_text(
         f'[monitor]\ndatabase = "sqlite:///{db}"\npoll_interval = "1s"\njitter = "0s"\n\n{orgs}'
@@ -63,10 +67,13 @@ async def test_sigkill_during_polls_loses_and_duplicates_nothing(tmp_path: Path)
         for round_ in range(3):
             # new posts appear while the daemon polls, so kills land amid real writes
             for i in range(FEEDS):
-                server.set(f"/feed{i}/rss", FeedSpec(posts=history(i, 30 + 5 * (round_ + 1)), validators=False))
+                server.set(
+                    f"/feed{i}/rss",
+                    FeedSpec(posts=history(i, 30 + 5 * (round_ + 1)), validators=False),
+                )
             daemon = Daemon(config).start()
             target = polls(db) + 2 * FEEDS
-            await daemon.until(lambda: polls(db) >= target, 60, "polls to be recorded")
+            await daemon.until(lambda t=target: polls(db) >= t, 60, "polls to be recorded")
             daemon.kill()
             by_feed, total, distinct = stored(db)
             assert total == distinct, "a post was stored twice"

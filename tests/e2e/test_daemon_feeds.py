@@ -98,7 +98,7 @@ async def test_states_and_failures_over_http(tmp_path: Path) -> None:
 
         metrics = await daemon.metrics()
         assert value(metrics, "channel_monitor_build_info") == 1
-        for org, (platform, state, ok, reason) in EXPECTED.items():
+        for org, (platform, state, ok, _) in EXPECTED.items():
             labels = {"organisation": org, "platform": platform}
             assert value(metrics, "channel_monitor_state", state=state, **labels) == 1, org
             assert value(metrics, "channel_monitor_state", state="inactive", **labels) == (
@@ -109,17 +109,28 @@ async def test_states_and_failures_over_http(tmp_path: Path) -> None:
             assert value(
                 metrics, "channel_monitor_poll_errors_total", platform="rss", reason=reason
             ) == pytest.approx(1)
-        assert value(metrics, "channel_monitor_poll_errors_total", platform="rss", reason="auth") == 0
-        assert value(
-            metrics, "channel_monitor_recent_posts", organisation="Gemeente Actief", window="30d"
-        ) == 10
-        assert value(
-            metrics, "channel_monitor_inactive_after_seconds", organisation="Gemeente Stil"
-        ) == 30 * 86400
-        stale = value(metrics, "channel_monitor_last_post_timestamp_seconds", organisation="Gemeente Stil")
+        assert (
+            value(metrics, "channel_monitor_poll_errors_total", platform="rss", reason="auth") == 0
+        )
+        assert (
+            value(
+                metrics,
+                "channel_monitor_recent_posts",
+                organisation="Gemeente Actief",
+                window="30d",
+            )
+            == 10
+        )
+        assert (
+            value(metrics, "channel_monitor_inactive_after_seconds", organisation="Gemeente Stil")
+            == 30 * 86400
+        )
+        stale = value(
+            metrics, "channel_monitor_last_post_timestamp_seconds", organisation="Gemeente Stil"
+        )
         assert stale == pytest.approx((NOW - timedelta(days=40)).timestamp(), abs=1)
 
-        # the 2-second channel: its next poll is conditional, answered 304, with nothing re-downloaded
+        # the 2-second channel: its next poll is conditional, answered 304, nothing re-downloaded
         def conditional_hits() -> list[object]:
             return [h for h in server.hits if h.key == "/cache/rss" and h.status == 304]
 
@@ -128,8 +139,12 @@ async def test_states_and_failures_over_http(tmp_path: Path) -> None:
 
         async def repolled() -> dict[str, object] | None:
             cached = {c["organisation"]: c for c in await daemon.channels()}["Gemeente Cache"]
-            counted = value(await daemon.metrics(), "channel_monitor_api_requests_total",
-                            platform="rss", code="304")
+            counted = value(
+                await daemon.metrics(),
+                "channel_monitor_api_requests_total",
+                platform="rss",
+                code="304",
+            )
             return cached if cached["last_poll_at"] != first_poll and counted else None
 
         cached = await daemon.until(repolled, 20, "the poll answered 304 to be recorded")
@@ -147,4 +162,3 @@ async def test_states_and_failures_over_http(tmp_path: Path) -> None:
         code = daemon.stop()
         await server.stop()
     assert code == 0, daemon.log
-
