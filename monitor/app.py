@@ -23,6 +23,7 @@ from monitor import views
 from monitor.http_client import build_client
 from monitor.jobs import Poller, PollReport, utcnow
 from monitor.metrics import ChannelCollector, Instruments
+from monitor.pacing import Pacing
 from monitor.redact import Redactor
 from monitor.scheduler import PollScheduler
 from monitor.settings import PLATFORMS, ChannelSettings, Settings
@@ -111,6 +112,7 @@ async def open_runtime(
         redactor=Redactor(settings.secrets),
         concurrency={p: settings.platforms[p].concurrency for p in used},
         poll_timeout=settings.monitor.poll_timeout,
+        pacing=Pacing({p: s.slow_down_at for p, s in settings.platforms.items()}),
         clock=clock,
     )
     runtime = Runtime(settings, store, ids, client, poller, instruments, registry, executor, clock)

@@ -178,6 +178,14 @@ def _positive(value: object) -> float:
     return float(value)
 
 
+def _ratio(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Invalid("must be a number")
+    if not math.isfinite(value) or not 0 < value <= 1:
+        raise _Invalid("must be a ratio above 0 and at most 1 (0.8 means 80%)")
+    return float(value)
+
+
 def _boolean(value: object) -> bool:
     if not isinstance(value, bool):
         raise _Invalid("must be true or false")
@@ -261,7 +269,7 @@ _POLICY_KEYS: dict[str, Callable[[object], object]] = {
 }
 _PLATFORM_KEYS = (
     *("base_url", "api_version", "access_token", "access_token_file", "account_id"),
-    *("poll_interval", "concurrency", "timeout", "page_limit", *_POLICY_KEYS),
+    *("poll_interval", "concurrency", "timeout", "page_limit", "slow_down_at", *_POLICY_KEYS),
 )
 
 # --- handles ----------------------------------------------------------------------------------
@@ -546,12 +554,14 @@ class _Loader:
         )
         concurrency = table.read("concurrency", _whole(1, 64))
         timeout = table.read("timeout", _duration)
+        slow_down_at = table.read("slow_down_at", _ratio)
         table.unknown(_PLATFORM_KEYS)
         return PlatformSettings(
             name=name,
             options=options,
             concurrency=4 if concurrency is None else concurrency,
             timeout=timeout or timedelta(seconds=30),
+            slow_down_at=0.8 if slow_down_at is None else slow_down_at,
         )
 
     def _secret(self, table: _Table, name: str) -> str | None:

@@ -19,6 +19,7 @@ from connectors.base import ChannelRef, Connector, FetchResult, Post
 from connectors.errors import ConnectorError, Malformed, RateLimited, Transient
 from monitor.http_client import RequestTally, current_tally
 from monitor.metrics import Instruments
+from monitor.pacing import Pacing, gate_key
 from monitor.redact import Redactor
 from monitor.settings import ChannelSettings
 from monitor.storage import PollContext, PollOutcome, Store
@@ -44,6 +45,7 @@ class PollReport:
     new_posts: int = 0
     error: ConnectorError | None = None
     retry_in: timedelta | None = None  # None: keep the regular interval
+    deferred_until: datetime | None = None  # not polled: the platform asked us to pause
 
 
 def backoff(failures: int, interval: timedelta, retry_after: float | None) -> timedelta:
@@ -77,6 +79,7 @@ class Poller:
         redactor: Redactor,
         concurrency: Mapping[str, int],
         poll_timeout: timedelta,
+        pacing: Pacing | None = None,
         clock: Clock = utcnow,
     ) -> None:
         self._connectors = connectors
@@ -87,13 +90,18 @@ class Poller:
         self._limits = {p: asyncio.Semaphore(n) for p, n in concurrency.items()}
         self._timeout = poll_timeout.total_seconds()
         self._clock = clock
+        self.pacing = pacing or Pacing({})
 
     async def poll(self, channel: ChannelSettings, channel_id: int) -> PollReport:
         """Poll one channel once and record the outcome; never raises a connector error."""
         async with self._limits.setdefault(channel.platform, asyncio.Semaphore(4)):
-            return await self._poll(channel, channel_id)
+            key = gate_key(channel.platform, channel.handle)
+            paused = self.pacing.paused_until(key, self._clock())
+            if paused is not None:
+                return PollReport(ok=False, deferred_until=paused)
+            return await self._poll(channel, channel_id, key)
 
-    async def _poll(self, channel: ChannelSettings, channel_id: int) -> PollReport:
+    async def _poll(self, channel: ChannelSettings, channel_id: int, key: str) -> PollReport:
         platform = channel.platform
         context: PollContext = await self._db(self._store.poll_context, channel_id)
         tally = RequestTally(platform)
@@ -132,7 +140,9 @@ class Poller:
             error_detail=detail,
         )
         new_posts = await self._db(self._store.record_poll, channel_id, outcome)
-        self._observe(platform, tally, time.perf_counter() - t0, result, error)
+        ratio = self._observe(platform, tally, time.perf_counter() - t0, result, error)
+        if ratio is not None:
+            self.pacing.observe_quota(key, ratio)
 
         fields = {
             "organisation": channel.organisation,
@@ -140,14 +150,27 @@ class Poller:
             "channel": self._redact(channel.handle),
             "requests": tally.total,
         }
+        stretched = self.pacing.interval(key, platform, channel.poll_interval)
         if error is None:
             log.info("polled: %d new posts", new_posts, extra={"fields": fields})
-            return PollReport(ok=True, new_posts=new_posts)
+            later = stretched if stretched > channel.poll_interval else None
+            return PollReport(ok=True, new_posts=new_posts, retry_in=later)
         log.warning("poll failed (%s): %s", error.kind, detail, extra={"fields": fields})
         retry_in = None
         if error.retryable:
             retry_after = error.retry_after if isinstance(error, RateLimited) else None
-            retry_in = backoff(context.consecutive_failures + 1, channel.poll_interval, retry_after)
+            retry_in = backoff(context.consecutive_failures + 1, stretched, retry_after)
+        if isinstance(error, RateLimited):
+            # a throttle holds for everything behind the same limit, not just this channel
+            until = self.pacing.pause(key, finished + (retry_in or FIRST_RETRY))
+            if key == platform:
+                self._instruments.paused_until.labels(platform).set(until.timestamp())
+            log.warning(
+                "pausing %s until %s",
+                key,
+                until.isoformat(timespec="seconds"),
+                extra={"fields": {"platform": platform}},
+            )
         return PollReport(ok=False, error=error, retry_in=retry_in)
 
     def _observe(
@@ -157,7 +180,7 @@ class Poller:
         seconds: float,
         result: FetchResult | None,
         error: ConnectorError | None,
-    ) -> None:
+    ) -> float | None:
         instruments = self._instruments
         instruments.poll_duration.labels(platform).observe(seconds)
         for code, count in tally.codes.items():
@@ -167,3 +190,5 @@ class Poller:
         ratio = result.quota_used_ratio if result else getattr(error, "quota_used_ratio", None)
         if isinstance(ratio, float | int):
             instruments.quota_used.labels(platform).set(float(ratio))
+            return float(ratio)
+        return None

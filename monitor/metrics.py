@@ -28,7 +28,7 @@ PREFIX = "channel_monitor"
 _CHANNEL_LABELS = ("organisation", "platform", "channel")
 _CACHED = " (as of the channel's last poll)"
 
-disable_created_metrics()  # `_created` series only add noise for a long-running daemon
+disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` series only add noise for a long-running daemon
 
 
 class Instruments:
@@ -57,6 +57,12 @@ class Instruments:
         self.quota_used = Gauge(
             f"{PREFIX}_api_quota_used_ratio",
             "Share of the platform's API quota in use, from its usage headers, where given.",
+            ("platform",),
+            registry=registry,
+        )
+        self.paused_until = Gauge(
+            f"{PREFIX}_api_paused_until_timestamp_seconds",
+            "Until when polls of the platform are paused after it throttled us.",
             ("platform",),
             registry=registry,
         )

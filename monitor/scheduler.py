@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
@@ -16,6 +17,7 @@ from monitor.settings import ChannelSettings
 log = logging.getLogger("channel_monitor.scheduler")
 
 START_SPREAD = timedelta(seconds=30)  # first polls after a start are spread over this at most
+RESUME_SPREAD = timedelta(seconds=30)  # polls resuming after a pause are spread over this
 
 
 class PollScheduler:
@@ -80,9 +82,16 @@ class PollScheduler:
         try:
             channel = self._channels[channel_id]
             report = await self._poller.poll(channel, channel_id)
-            self.polls_completed += 1
-            if report.retry_in is not None and self._scheduler.running:
-                when = self._clock() + report.retry_in
+            when = None
+            if report.deferred_until is not None:
+                # spread the resumed polls so they do not all hit the platform at once
+                spread = max(self._jitter, RESUME_SPREAD)
+                when = report.deferred_until + spread * random.random()  # noqa: S311
+            else:
+                self.polls_completed += 1
+                if report.retry_in is not None:
+                    when = self._clock() + report.retry_in
+            if when is not None and self._scheduler.running:
                 self._scheduler.modify_job(str(channel_id), next_run_time=when)
         except Exception:
             # never let one channel's trouble reach APScheduler, which would only log it

@@ -57,6 +57,7 @@ class PlatformSettings:
     options: PlatformOptions = field(default_factory=PlatformOptions)
     concurrency: int = 4
     timeout: timedelta = timedelta(seconds=30)
+    slow_down_at: float = 0.8  # API quota use above which this platform's polls slow down
 
 
 @dataclass(frozen=True, slots=True)

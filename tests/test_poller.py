@@ -229,3 +229,38 @@ def test_future_posts_count_as_published_when_seen() -> None:
 
 def test_platform_options_repr_hides_the_token() -> None:
     assert SECRET not in repr(PlatformOptions(access_token=SECRET))
+
+
+async def test_a_throttle_pauses_every_channel_of_the_platform(store: Store) -> None:
+    calls: list[str] = []
+
+    async def behaviour(c: FakeConnector, channel: ChannelRef) -> FetchResult:
+        calls.append(channel.handle)
+        raise RateLimited("(#4) Application request limit reached", retry_after=1800)
+
+    first = ChannelSettings(
+        "Gemeente A", "rss", "https://a.example/rss", Policy(), timedelta(hours=6)
+    )
+    second = ChannelSettings(
+        "Gemeente B", "rss", "https://a.example/other", Policy(), timedelta(hours=6)
+    )
+    ids = store.sync(["Gemeente A", "Gemeente B"], [first, second], NOW)
+    poller, _, _, _ = make(store, behaviour)
+    await poller.poll(first, ids[first.key])
+    report = await poller.poll(second, ids[second.key])
+    assert calls == ["https://a.example/rss"]  # the second was not even tried
+    assert report.deferred_until is not None
+    assert report.deferred_until >= NOW + timedelta(seconds=1800)
+    assert store.recent_polls(ids[second.key]) == []  # a deferred poll is not a failed poll
+
+
+async def test_high_quota_use_slows_the_next_poll(store: Store) -> None:
+    async def behaviour(c: FakeConnector, _: ChannelRef) -> FetchResult:
+        return FetchResult(quota_used_ratio=0.95)
+
+    cid = store.sync(["Gemeente A"], [CHANNEL], NOW)[CHANNEL.key]
+    poller, _, _, registry = make(store, behaviour)
+    report = await poller.poll(CHANNEL, cid)
+    assert report.ok
+    assert report.retry_in is not None and report.retry_in > CHANNEL.poll_interval * 3
+    assert sample(registry, "channel_monitor_api_quota_used_ratio", platform="rss") == 0.95
