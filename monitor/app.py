@@ -69,12 +69,12 @@ class Runtime:
         return await asyncio.to_thread(self.snapshot_now)
 
     async def poll_all(self) -> list[PollReport]:
-        """Poll every unparked channel once, now (per-platform limits still apply)."""
-        return list(
-            await asyncio.gather(
-                *(self.poller.poll(c, i) for c, i in self.channels() if not c.parked)
-            )
-        )
+        """Poll every channel once, now (per-platform limits still apply).
+
+        Parked channels are polled too: their name and metadata stay current, and a parked
+        channel is only shown as parked once it has been read (the contract's precedence).
+        """
+        return list(await asyncio.gather(*(self.poller.poll(c, i) for c, i in self.channels())))
 
 
 @contextlib.asynccontextmanager
@@ -156,7 +156,7 @@ async def run_daemon(
         }
         scheduler = PollScheduler(
             runtime.poller,
-            [(c, i) for c, i in runtime.channels() if not c.parked],
+            runtime.channels(),
             jitter=settings.monitor.jitter,
             clock=clock,
             last_polls=last_polls,

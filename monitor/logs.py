@@ -9,7 +9,8 @@ from typing import Any
 
 from monitor.redact import RedactingFormatter, Redactor
 
-_QUIET = ("httpx", "httpcore", "apscheduler", "aiohttp.access", "alembic")
+_QUIET = ("httpcore", "apscheduler", "aiohttp.access", "alembic")
+_QUIET_UNLESS_DEBUG = ("httpx",)  # one line per request, with its URL (tokens masked)
 
 
 class JsonFormatter(logging.Formatter):
@@ -43,8 +44,8 @@ class TextFormatter(logging.Formatter):
 
 
 def configure(level: str, fmt: str, redactor: Redactor) -> None:
-    """Send all logs to stderr through a redacting formatter. Third-party chatter (httpx logs
-    every request URL, which may carry a token) is held at WARNING unless level is debug."""
+    """Send all logs to stderr through a redacting formatter. Third-party chatter is held at
+    WARNING; httpx's request lines (URLs that may carry a token, masked) show at debug."""
     inner: logging.Formatter = JsonFormatter() if fmt == "json" else TextFormatter()
     handler = logging.StreamHandler()
     handler.setFormatter(RedactingFormatter(inner, redactor))
@@ -53,3 +54,5 @@ def configure(level: str, fmt: str, redactor: Redactor) -> None:
     root.setLevel(level.upper())
     for name in _QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in _QUIET_UNLESS_DEBUG:
+        logging.getLogger(name).setLevel(logging.DEBUG if level == "debug" else logging.WARNING)

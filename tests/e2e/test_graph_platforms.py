@@ -1,0 +1,269 @@
+"""Facebook and Instagram end to end: the real daemon against the fake Graph API.
+
+Every state and every failure reason, and the access token nowhere it must not be.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.fakes.graph import AccountSpec, GraphServer, PageSpec
+from tests.e2e.daemon import Daemon, cli, value
+
+pytestmark = pytest.mark.e2e
+
+NOW = datetime.now(UTC)
+TOKEN = "EAAGm0PX4ZCpsBAKtestTOKENthatMustNeverLeak123"
+OWN_ACCOUNT = "17841400000000001"
+
+
+def every(days: float, count: int, newest_days_ago: float) -> list[datetime]:
+    return [NOW - timedelta(days=newest_days_ago + i * days) for i in range(count)]
+
+
+QUIET = every(1, 30, 5)  # posted daily, then five days of silence: > 3 × its usual gap
+BELOW_TARGET = every(20, 6, 8)  # one post in the last 14 days against a target of two
+
+# handle: (spec, expected state, poll ok, error reason); the throttled Page comes last in the
+# configuration so the platform-wide pause it causes cannot hold back the others' first polls
+PAGES: dict[str, tuple[PageSpec, str, bool, str | None]] = {
+    "gemeenteactief": (
+        PageSpec("1001", "gemeenteactief", "Gemeente Actief", 5120, posts=every(3, 30, 1)),
+        "active",
+        True,
+        None,
+    ),
+    "gemeentetijd": (
+        PageSpec(
+            "1002", "gemeentetijd", posts=every(2, 40, 0.5), paging="time", empty_page_after=1
+        ),
+        "active",
+        True,
+        None,
+    ),
+    "gemeentestil": (
+        PageSpec("1003", "gemeentestil", posts=every(7, 10, 40)),
+        "inactive",
+        True,
+        None,
+    ),
+    "gemeenteslaapt": (
+        PageSpec("1004", "gemeenteslaapt", posts=every(7, 10, 200)),
+        "dormant",
+        True,
+        None,
+    ),
+    "gemeenteleeg": (PageSpec("1005", "gemeenteleeg", posts=[]), "never_posted", True, None),
+    "gemeenterustig": (PageSpec("1006", "gemeenterustig", posts=QUIET), "quiet", True, None),
+    "gemeentetraag": (
+        PageSpec("1007", "gemeentetraag", posts=BELOW_TARGET),
+        "below_target",
+        True,
+        None,
+    ),
+    "gemeentegeparkeerd": (
+        PageSpec("1008", "gemeentegeparkeerd", posts=every(7, 5, 400)),
+        "parked",
+        True,
+        None,
+    ),
+    "gemeenteverlopen": (
+        PageSpec("1009", "gemeenteverlopen", behaviour="token_expired"),
+        "unknown",
+        False,
+        "auth",
+    ),
+    "gemeentevreemd": (
+        PageSpec("1010", "gemeentevreemd", behaviour="ppca_missing"),
+        "unknown",
+        False,
+        "auth",
+    ),
+    "gemeenteweg": (
+        PageSpec("1011", "gemeenteweg", behaviour="not_found"),
+        "unknown",
+        False,
+        "not_found",
+    ),
+    "gemeentestoring": (
+        PageSpec("1012", "gemeentestoring", behaviour="server_error"),
+        "unknown",
+        False,
+        "transient",
+    ),
+    "gemeentekapot": (
+        PageSpec("1013", "gemeentekapot", behaviour="malformed"),
+        "unknown",
+        False,
+        "malformed",
+    ),
+    "gemeentedruk": (
+        PageSpec("1014", "gemeentedruk", behaviour="throttled", regain_minutes=30),
+        "unknown",
+        False,
+        "rate_limited",
+    ),
+}
+ACCOUNTS: dict[str, tuple[AccountSpec, str, bool, str | None]] = {
+    OWN_ACCOUNT: (
+        AccountSpec(OWN_ACCOUNT, "eigenaccount", followers=800, media=every(2, 60, 1)),
+        "active",
+        True,
+        None,
+    ),
+    "provincieactief": (
+        AccountSpec("17841400000000002", "provincieactief", media=every(3, 30, 2)),
+        "active",
+        True,
+        None,
+    ),
+    "provinciestil": (
+        AccountSpec("17841400000000003", "provinciestil", media=every(5, 12, 45)),
+        "inactive",
+        True,
+        None,
+    ),
+    "provincieslaapt": (
+        AccountSpec("17841400000000004", "provincieslaapt", media=every(9, 8, 250)),
+        "dormant",
+        True,
+        None,
+    ),
+    "provincieleeg": (
+        AccountSpec("17841400000000005", "provincieleeg", media=[]),
+        "never_posted",
+        True,
+        None,
+    ),
+    "provincierustig": (
+        AccountSpec("17841400000000006", "provincierustig", media=QUIET),
+        "quiet",
+        True,
+        None,
+    ),
+    "provinciepersoonlijk": (
+        AccountSpec("17841400000000007", "provinciepersoonlijk", professional=False),
+        "unknown",
+        False,
+        "not_found",
+    ),
+    "provincieverlopen": (
+        AccountSpec("17841400000000008", "provincieverlopen", behaviour="token_expired"),
+        "unknown",
+        False,
+        "auth",
+    ),
+}
+
+
+def config(tmp_path: Path, base: str) -> Path:
+    lines = []
+    for handle in PAGES:
+        parked = ", parked = true" if handle == "gemeentegeparkeerd" else ""
+        channel = f'{{ handle = "{handle}"{parked} }}'
+        lines.append(f'[[organisation]]\nname = "Org {handle}"\nfacebook = {channel}\n')
+    lines += [f'[[organisation]]\nname = "Org {h}"\ninstagram = "{h}"\n' for h in ACCOUNTS]
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"""
+[monitor]
+database = "sqlite:///{tmp_path}/monitor.db"
+poll_interval = "1h"
+jitter = "3s"
+log_level = "debug"
+
+[platforms.facebook]
+access_token = "${{GRAPH_TOKEN}}"
+base_url = "{base}"
+concurrency = 8
+
+[platforms.instagram]
+access_token_file = "token.txt"
+account_id = "{OWN_ACCOUNT}"
+base_url = "{base}"
+
+"""
+        + "\n".join(lines)
+    )
+    (tmp_path / "token.txt").write_text(TOKEN + "\n")
+    return path
+
+
+async def test_graph_channels_states_reasons_and_token_secrecy(tmp_path: Path) -> None:
+    server = GraphServer(
+        [spec for spec, *_ in PAGES.values()],
+        [spec for spec, *_ in ACCOUNTS.values()],
+        access_token=TOKEN,
+    )
+    base = await server.start()
+    path = config(tmp_path, base)
+    daemon = Daemon(path, env={"GRAPH_TOKEN": TOKEN}).start()
+    try:
+        await daemon.wait_ready()
+
+        async def all_polled() -> list[dict[str, object]] | None:
+            got = await daemon.channels()
+            done = all(c["last_poll_at"] for c in got)
+            return got if done else None
+
+        channels = await daemon.until(all_polled, 45, "every Graph channel to be polled")
+        by_handle = {(c["platform"], c["channel"]): c for c in channels}
+        expected = {("facebook", h): e[1:] for h, e in PAGES.items()}
+        expected |= {("instagram", h): e[1:] for h, e in ACCOUNTS.items()}
+        got = {
+            key: (c["state"], bool(c["poll_ok"]), c["poll_error"]) for key, c in by_handle.items()
+        }
+        assert got == expected
+
+        metrics = await daemon.metrics()
+        for (platform, handle), (state, _, _) in expected.items():
+            labels = {"platform": platform, "channel": handle}
+            assert value(metrics, "channel_monitor_state", state=state, **labels) == 1
+        errors = {
+            (labels["platform"], labels["reason"]): v
+            for labels, v in metrics["channel_monitor_poll_errors_total"]
+        }
+        assert errors[("facebook", "auth")] == 2
+        for reason in ("rate_limited", "not_found", "transient", "malformed"):
+            assert errors[("facebook", reason)] == 1, reason
+        assert errors[("instagram", "auth")] == 1
+        assert errors[("instagram", "not_found")] == 1
+        assert value(metrics, "channel_monitor_followers", channel="gemeenteactief") == 5120
+        paused = value(
+            metrics, "channel_monitor_api_paused_until_timestamp_seconds", platform="facebook"
+        )
+        assert paused is not None and paused >= NOW.timestamp() + 29 * 60
+        assert server.duplicate_tokens == 0
+
+        # the token is nowhere: not in what the daemon serves, logs, stores or prints
+        served = [
+            (await daemon.get("/metrics")).text,
+            (await daemon.get("/api/channels")).text,
+            (await daemon.get("/")).text,
+        ]
+        status = cli(
+            "status", "--config", str(path), "--format", "json", env={"GRAPH_TOKEN": TOKEN}
+        )
+        assert status.returncode == 3, status.stderr  # some channels could not be polled
+        assert json.loads(status.stdout)
+    finally:
+        daemon.stop()
+        await server.stop()
+    log = daemon.log
+    assert "HTTP Request: GET" in log, "the daemon did not log requests at debug level"
+    assert "access_token=***" in log
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("monitor.db*"))
+    for where, text in [
+        ("metrics", served[0]),
+        ("api", served[1]),
+        ("status page", served[2]),
+        ("status output", status.stdout + status.stderr),
+        ("log", log),
+    ]:
+        assert TOKEN not in text, f"token leaked into the {where}"
+    assert TOKEN.encode() not in stored, "token leaked into the database"
+    assert "gemeenteverlopen" in served[1]  # the failing channels are there, tokenless
