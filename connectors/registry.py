@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from connectors.base import Connector
+from connectors.bluesky import BlueskyConnector
+from connectors.facebook import FacebookConnector
+from connectors.instagram import InstagramConnector
+from connectors.linkedin import LinkedInConnector
+from connectors.mastodon import MastodonConnector
 from connectors.rss import RssConnector
 from connectors.youtube import YouTubeConnector
 
 CONNECTORS: dict[str, type[Connector]] = {
+    "facebook": FacebookConnector,
+    "instagram": InstagramConnector,
+    "linkedin": LinkedInConnector,
+    "mastodon": MastodonConnector,
+    "bluesky": BlueskyConnector,
     "rss": RssConnector,
     "youtube": YouTubeConnector,
 }

@@ -53,6 +53,22 @@ Behaviour = Literal[
 DEFAULT_TOKEN = "fake-linkedin-token"  # noqa: S105 - the fake's own test token
 _VERSION = re.compile(r"\d{6}")
 _ORG_URN = re.compile(r"urn:li:organization:(\d+)")
+_FAILURES: dict[str, tuple[int, str | None, str, int | None]] = {
+    "not_found": (404, "NOT_FOUND", "Not Found", None),
+    "auth": (401, "INVALID_ACCESS_TOKEN", "Invalid access token", 65600),
+    "revoked": (
+        401,
+        "REVOKED_ACCESS_TOKEN",
+        "The token used in the request has been revoked by the user",
+        65601,
+    ),
+    "rate_limited": (
+        429,
+        None,
+        "Resource level throttle limit for calls to this resource is reached.",
+        101,
+    ),
+}
 
 
 @dataclass
@@ -209,38 +225,23 @@ class LinkedInServer(FakeServer):
     def _organization_for(
         self, request: web.Request, org_id: str, resource: str
     ) -> tuple[OrganizationSpec | None, web.Response | None]:
+        """The organization, or the response its behaviour (or its absence) calls for."""
         org = self.organizations.get(org_id)
         version = request.headers.get("LinkedIn-Version", "")
-        denied = _error(
-            403, "ACCESS_DENIED", f"Not enough permissions to access: {resource}.{version}01", 100
-        )
-        if org is None:  # a page the token's member does not administer
-            return None, denied
-        failures: dict[str, web.Response] = {
-            "not_found": _error(404, "NOT_FOUND", f"Organization {org_id} not found", 100),
-            "auth": _error(401, "INVALID_ACCESS_TOKEN", "Invalid access token", 65600),
-            "revoked": _error(
-                401,
-                "REVOKED_ACCESS_TOKEN",
-                "The token used in the request has been revoked by the user",
-                65601,
-            ),
-            "not_admin": denied,
-            "sunset_version": _error(
-                426, "NONEXISTENT_VERSION", f"Requested version {version} is not active"
-            ),
-            "rate_limited": _error(
-                429,
-                None,
-                "Resource level throttle limit for calls to this resource is reached.",
-                101,
-            ),
-            "server_error": json_response({"message": "Internal Server Error", "status": 500}, 500),
-            "malformed": web.Response(
-                text='{"paging":{"start":0,"count":10,"links":[', content_type="application/json"
-            ),
-        }
-        return org, failures.get(org.behaviour)
+        if org is None or org.behaviour == "not_admin":  # not administered by the token's member
+            message = f"Not enough permissions to access: {resource}.{version}01"
+            return None, _error(403, "ACCESS_DENIED", message, 100)
+        if org.behaviour == "sunset_version":
+            message = f"Requested version {version} is not active"
+            return None, _error(426, "NONEXISTENT_VERSION", message)
+        if org.behaviour == "server_error":
+            return None, json_response({"message": "Internal Server Error", "status": 500}, 500)
+        if org.behaviour == "malformed":
+            body = '{"paging":{"start":0,"count":10,"links":['
+            return None, web.Response(text=body, content_type="application/json")
+        if org.behaviour in _FAILURES:
+            return None, _error(*_FAILURES[org.behaviour])
+        return org, None
 
 
 def _elements(org: OrganizationSpec) -> list[dict[str, Any]]:

@@ -1,0 +1,410 @@
+"""LinkedIn organization pages through the versioned REST API (``/rest/…``).
+
+An unchanged poll is one request: the first page of ``/rest/posts?q=author&sortBy=CREATED``.
+Name, vanity URL (``/rest/organizations/{id}``) and followers (``/rest/networkSizes/…``) are
+read once a day, timed by the response ``Date`` header and remembered in ``Checkpoint.extra``.
+
+Paging follows the relative ``paging.links`` ``next`` but rebuilds the request itself: the
+recorded ``next`` link drops ``sortBy``, and ``paging.total`` is not trusted, so an empty page
+also ends the walk. Reading stops at the first page holding a post created at or before
+``since``; where the page budget ran out is kept (as an offset) and read on the next poll.
+
+LinkedIn only lets a token read organisations its member administers, so a 403 says so.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from connectors.base import (
+    ChannelRef,
+    Checkpoint,
+    FetchResult,
+    PlatformOptions,
+    Post,
+    PostKind,
+    Profile,
+)
+from connectors.errors import (
+    AuthFailed,
+    ChannelNotFound,
+    ConnectorError,
+    Malformed,
+    RateLimited,
+    error_for_status,
+    parse_retry_after,
+    safe_url,
+    transport_errors,
+)
+
+DEFAULT_BASE_URL = "https://api.linkedin.com"
+DEFAULT_API_VERSION = "202603"
+FULL_PAGE = 100  # the finder's maximum ``count``: first poll and catching up
+HEAD_PAGE = 20  # when ``since`` is known, new posts rarely fill a page
+PROFILE_EVERY = timedelta(days=1)
+_ORG = re.compile(r"(?:urn:li:organization:)?(\d{1,20})")
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class _Distribution(BaseModel):
+    feedDistribution: str | None = None
+
+
+class _Post(BaseModel):
+    id: str
+    createdAt: int | None = None
+    publishedAt: int | None = None
+    lifecycleState: str | None = None
+    reshareContext: dict[str, Any] | None = None
+    distribution: _Distribution | None = None
+
+
+class _Link(BaseModel):
+    rel: str | None = None
+    href: str | None = None
+
+
+class _Paging(BaseModel):
+    links: list[_Link] = []
+
+
+class _Posts(BaseModel):
+    elements: list[_Post]
+    paging: _Paging | None = None
+
+
+class _Organization(BaseModel):
+    localizedName: str | None = None
+    vanityName: str | None = None
+
+
+class _NetworkSize(BaseModel):
+    firstDegreeSize: int | None = None
+
+
+class _ErrorBody(BaseModel):
+    message: str | None = None
+    serviceErrorCode: int | None = None
+    code: str | None = None
+
+
+@dataclass
+class _Page:
+    posts: list[Post]
+    order: list[datetime]  # the times the feed is sorted by (creation), for "reached since"
+    next: str | None
+
+
+@dataclass
+class _Walk:
+    posts: list[Post] = field(default_factory=list)
+    pages: int = 0
+    pending: str | None = None  # where reading stopped on the page budget
+
+
+@dataclass(frozen=True)
+class _Resume:
+    position: str
+    bound: datetime | None  # read back to here; None: to the oldest post
+
+    @classmethod
+    def from_extra(cls, extra: Mapping[str, str]) -> _Resume | None:
+        position = extra.get("resume")
+        if not position:
+            return None
+        return cls(position, _from_unix(extra.get("resume_since")))
+
+    def to_extra(self) -> dict[str, str]:
+        bound = {"resume_since": _unix(self.bound)} if self.bound else {}
+        return {"resume": self.position, **bound}
+
+
+class LinkedInConnector:
+    """Reads LinkedIn organization pages the token's member administers."""
+
+    platform: ClassVar[str] = "linkedin"
+
+    def __init__(self, client: httpx.AsyncClient, options: PlatformOptions) -> None:
+        self._client = client
+        self._base = (options.base_url or DEFAULT_BASE_URL).rstrip("/").removesuffix("/rest")
+        self._version = options.api_version or DEFAULT_API_VERSION
+        self._token = options.access_token
+        self._page_limit = max(1, options.page_limit)
+
+    def _poll(self, org: str) -> _Poll:
+        return _Poll(self._client, self._base, self._version, self._token, org)
+
+    def public_url(self, channel: ChannelRef) -> str | None:
+        """``https://www.linkedin.com/company/{id}/``."""
+        match = _ORG.fullmatch(channel.handle.strip())
+        return f"https://www.linkedin.com/company/{match[1]}/" if match else None
+
+    async def fetch(
+        self,
+        channel: ChannelRef,
+        *,
+        since: datetime | None,
+        checkpoint: Checkpoint | None = None,
+    ) -> FetchResult:
+        """Read the organization's posts created at or after ``since``; its profile daily."""
+        match = _ORG.fullmatch(channel.handle.strip())
+        if match is None:
+            raise ChannelNotFound(
+                "not a LinkedIn organization id (1234567 or urn:li:organization:…)"
+            )
+        org = match[1]
+        extra = dict(checkpoint.extra) if checkpoint else {}
+        previous = _Resume.from_extra(extra)
+        poll = self._poll(org)
+        head = await self._walk(poll, None, since, self._page_limit, HEAD_PAGE if since else None)
+        posts = head.posts
+        if head.pending is not None:
+            bound = since if previous is None else _wider(previous.bound, since)
+            resume: _Resume | None = _Resume(head.pending, bound)
+        elif previous is not None:  # the gap gets a page even when the head used the budget
+            budget = max(1, self._page_limit - head.pages)
+            rest = await self._walk(poll, previous.position, previous.bound, budget, None)
+            posts = posts + rest.posts
+            resume = _Resume(rest.pending, previous.bound) if rest.pending else None
+        else:
+            resume = None
+
+        profile = None
+        now = poll.server_time
+        last = _from_unix(extra.get("profile_at"))
+        if last is None or (now is not None and now - last >= PROFILE_EVERY):
+            profile = await self._profile(poll, org)
+            extra["profile_at"] = _unix(now) if now else "0"  # "0": due once a Date is seen
+        extra = {k: v for k, v in extra.items() if k not in ("resume", "resume_since")}
+        extra.update(resume.to_extra() if resume else {})
+        return FetchResult(
+            posts=_unique(posts),
+            profile=profile,
+            checkpoint=Checkpoint(extra=extra),
+        )
+
+    async def _walk(
+        self,
+        poll: _Poll,
+        position: str | None,
+        bound: datetime | None,
+        budget: int,
+        count: int | None,
+    ) -> _Walk:
+        """Read pages newest first until one reaches ``bound``, the end, or the budget."""
+        done = _Walk()
+        while True:
+            page = await poll.posts(position, count or FULL_PAGE)
+            done.pages += 1
+            done.posts.extend(
+                p
+                for p in page.posts
+                if bound is None or not p.published_at or p.published_at >= bound
+            )
+            reached = bound is not None and any(t <= bound for t in page.order)
+            if reached or page.next is None:
+                return done
+            if done.pages >= budget:
+                done.pending = page.next
+                return done
+            position = page.next
+
+    async def _profile(self, poll: _Poll, org: str) -> Profile:
+        organization = _parse(_Organization, await poll.get(f"organizations/{org}"), "organization")
+        urn = quote(f"urn:li:organization:{org}", safe="")
+        params = {"edgeType": "COMPANY_FOLLOWED_BY_MEMBER"}
+        size = _parse(_NetworkSize, await poll.get(f"networkSizes/{urn}", params), "networkSizes")
+        vanity = organization.vanityName
+        return Profile(
+            name=organization.localizedName,
+            url=f"https://www.linkedin.com/company/{quote(vanity, safe='')}/"
+            if vanity
+            else f"https://www.linkedin.com/company/{org}/",
+            followers=size.firstDegreeSize,
+        )
+
+
+class _Poll:
+    """The requests of one ``fetch``: headers, error translation, the server's clock."""
+
+    def __init__(
+        self, client: httpx.AsyncClient, base: str, version: str, token: str | None, org: str
+    ) -> None:
+        self._client = client
+        self._base = base
+        self._version = version
+        self._token = token
+        self._org = org
+        self.server_time: datetime | None = None
+
+    async def posts(self, position: str | None, count: int) -> _Page:
+        params = {
+            "author": f"urn:li:organization:{self._org}",
+            "q": "author",
+            "count": str(count),
+            "sortBy": "CREATED",
+        }
+        if position is not None:
+            params["start"] = position
+        body = _parse(_Posts, await self.get("posts", params), "posts")
+        return _Page(
+            posts=[_post(e) for e in body.elements if _visible(e)],
+            order=[t for e in body.elements if (t := _from_ms(e.createdAt or e.publishedAt))],
+            next=_next(body),
+        )
+
+    async def get(self, path: str, params: Mapping[str, str] | None = None) -> object:
+        headers = {
+            "LinkedIn-Version": self._version,
+            "X-Restli-Protocol-Version": "2.0.0",
+        }
+        if path == "posts":
+            headers["X-RestLi-Method"] = "FINDER"
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        with transport_errors():
+            response = await self._client.get(
+                f"{self._base}/rest/{path}", params=params, headers=headers
+            )
+        self.server_time = self.server_time or _date(response)
+        error = _error(response, self._token, self._org, self._version)
+        if error is not None:
+            raise error
+        try:
+            return response.json()
+        except ValueError:
+            raise Malformed(
+                f"expected JSON from {safe_url(response.request.url)}", status=response.status_code
+            ) from None
+
+
+def _unique(posts: list[Post]) -> tuple[Post, ...]:
+    """Each post once (offsets shift while new posts arrive, so pages may overlap)."""
+    seen: dict[str, Post] = {}
+    for post in posts:
+        seen.setdefault(post.post_id, post)
+    return tuple(seen.values())
+
+
+def _visible(element: _Post) -> bool:
+    """Drafts, failed publications and dark (sponsored-only) posts are not on the page."""
+    if element.lifecycleState not in (None, "PUBLISHED"):
+        return False
+    return element.distribution is None or element.distribution.feedDistribution != "NONE"
+
+
+def _post(element: _Post) -> Post:
+    """Dated when it reached the page (``publishedAt``; scheduled posts are created earlier)."""
+    published = _from_ms(element.publishedAt) or _from_ms(element.createdAt)
+    kind: PostKind = "repost" if element.reshareContext is not None else "post"
+    return Post(post_id=element.id, published_at=published, kind=kind)
+
+
+def _next(body: _Posts) -> str | None:
+    """The ``start`` of the next page; None at the end (no ``next`` link, or no elements)."""
+    if not body.elements or body.paging is None:
+        return None
+    link = next((x.href for x in body.paging.links if x.rel == "next" and x.href), None)
+    if link is None:
+        return None
+    try:
+        start: str | None = httpx.URL(link).params.get("start")
+    except httpx.InvalidURL:
+        start = None
+    if start is None or not start.isdigit():
+        raise Malformed("unreadable paging.links next from LinkedIn posts")
+    return start
+
+
+def _error(
+    response: httpx.Response, token: str | None, org: str, version: str
+) -> ConnectorError | None:
+    """LinkedIn's statuses and ``serviceErrorCode``s as connector errors."""
+    status = response.status_code
+    if response.is_success:
+        return None
+    body = _error_body(response)
+    where = safe_url(response.request.url)
+    label = (
+        ", ".join(str(x) for x in (body.code, body.serviceErrorCode) if x is not None)
+        or "no error code"
+    )
+    text = (body.message or "").replace(token, "***") if token else (body.message or "")
+    detail = f"LinkedIn HTTP {status} ({label}) from {where}: {text[:300]}"
+    if status == 401:
+        return AuthFailed(f"{detail} — the access token is invalid, revoked or expired", status=401)
+    if status == 403:
+        return AuthFailed(
+            f"{detail} — LinkedIn only lets a token read organisations its member administers: "
+            f"the token's member must be an administrator of organization {org}",
+            status=403,
+        )
+    if status == 426:
+        return AuthFailed(
+            f"{detail} — LinkedIn-Version {version} has been sunset: raise "
+            "platforms.linkedin.api_version to a current YYYYMM version",
+            status=426,
+        )
+    if status == 429:
+        retry = parse_retry_after(response.headers.get("retry-after"))
+        if retry is None:  # daily limits reset at midnight UTC
+            now = _date(response) or datetime.now(UTC)
+            midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
+            retry = (midnight - now).total_seconds()
+        return RateLimited(
+            f"{detail} — the daily limit resets at midnight UTC", status=429, retry_after=retry
+        )
+    return error_for_status(response, f"({label}) {text[:300]}")
+
+
+def _error_body(response: httpx.Response) -> _ErrorBody:
+    try:
+        return _ErrorBody.model_validate(response.json())
+    except (ValueError, ValidationError):
+        return _ErrorBody()
+
+
+def _parse(model: type[ModelT], payload: object, where: str) -> ModelT:
+    """Validate a payload; a mismatch is ``Malformed`` naming the fields, never their values."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        fields = sorted({".".join(str(p) for p in e["loc"]) or "(root)" for e in exc.errors()})
+        raise Malformed(f"unexpected LinkedIn {where} payload: {', '.join(fields[:5])}") from None
+
+
+def _date(response: httpx.Response) -> datetime | None:
+    """The server's clock, from the ``Date`` header."""
+    try:
+        when = email.utils.parsedate_to_datetime(response.headers.get("date", ""))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _from_ms(value: int | None) -> datetime | None:
+    return datetime.fromtimestamp(value / 1000, UTC) if value is not None else None
+
+
+def _unix(value: datetime) -> str:
+    return str(int(value.timestamp()))
+
+
+def _from_unix(value: str | None) -> datetime | None:
+    if value is None or not value.isdigit():
+        return None
+    return datetime.fromtimestamp(int(value), UTC)
+
+
+def _wider(a: datetime | None, b: datetime | None) -> datetime | None:
+    return None if a is None or b is None else min(a, b)
