@@ -9,7 +9,6 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
 import monitor.storage
-
 from connectors.base import Checkpoint, FetchResult, Post, Profile
 from monitor.settings import ChannelSettings, Policy
 from monitor.storage import PollOutcome, Store
