@@ -1,0 +1,263 @@
+"""LinkedIn, Mastodon and Bluesky end to end: the real daemon against their fake servers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.fakes import bluesky, linkedin, mastodon
+from monitor.fakes._common import FakePost
+from tests.e2e.daemon import Daemon, value
+
+pytestmark = pytest.mark.e2e
+
+NOW = datetime.now(UTC)
+TOKEN = "AQVlinkedinTOKENthatMustNeverLeak0987"
+
+
+def every(days: float, count: int, newest_days_ago: float, kind: str = "post") -> list[FakePost]:
+    return [
+        FakePost(NOW - timedelta(days=newest_days_ago + i * days), kind=kind)  # type: ignore[arg-type]
+        for i in range(count)
+    ]
+
+
+def mixed(days: float, count: int, newest_days_ago: float) -> list[FakePost]:
+    """Own posts with replies and reposts in between."""
+    posts = every(days, count, newest_days_ago)
+    posts += every(days, count // 2, newest_days_ago + 0.3, "reply")
+    posts += every(days, count // 2, newest_days_ago + 0.6, "repost")
+    return posts
+
+
+Expect = tuple[str, bool, str | None]  # state, poll ok, reason
+
+LINKEDIN: dict[str, tuple[linkedin.OrganizationSpec, Expect]] = {
+    "1000001": (
+        linkedin.OrganizationSpec(
+            "1000001", "Gemeente Actief", "gemeente-actief", 3400, mixed(3, 20, 1)
+        ),
+        ("active", True, None),
+    ),
+    "urn:li:organization:1000002": (
+        linkedin.OrganizationSpec("1000002", "Gemeente Stil", posts=every(7, 10, 40)),
+        ("inactive", True, None),
+    ),
+    "1000003": (
+        linkedin.OrganizationSpec("1000003", posts=every(9, 10, 220)),
+        ("dormant", True, None),
+    ),
+    "1000004": (linkedin.OrganizationSpec("1000004", posts=[]), ("never_posted", True, None)),
+    "1000005": (
+        linkedin.OrganizationSpec("1000005", behaviour="not_found"),
+        ("unknown", False, "not_found"),
+    ),
+    "1000006": (linkedin.OrganizationSpec("1000006", behaviour="auth"), ("unknown", False, "auth")),
+    "1000007": (
+        linkedin.OrganizationSpec("1000007", behaviour="not_admin"),
+        ("unknown", False, "auth"),
+    ),
+    "1000008": (
+        linkedin.OrganizationSpec("1000008", behaviour="sunset_version"),
+        ("unknown", False, "auth"),
+    ),
+    "1000009": (
+        linkedin.OrganizationSpec("1000009", behaviour="server_error"),
+        ("unknown", False, "transient"),
+    ),
+    "1000010": (
+        linkedin.OrganizationSpec("1000010", behaviour="malformed"),
+        ("unknown", False, "malformed"),
+    ),
+}
+MASTODON: dict[str, tuple[mastodon.AccountSpec, Expect]] = {
+    "@actief@social.example": (
+        mastodon.AccountSpec("actief", followers=120, posts=mixed(2, 30, 1)),
+        ("active", True, None),
+    ),
+    "@rustig@social.example": (
+        mastodon.AccountSpec("rustig", posts=every(1, 30, 6)),
+        ("quiet", True, None),
+    ),
+    "@stil@social.example": (
+        mastodon.AccountSpec("stil", posts=every(4, 10, 35)),
+        ("inactive", True, None),
+    ),
+    "@geschorst@social.example": (
+        mastodon.AccountSpec("geschorst", behaviour="suspended"),
+        ("unknown", False, "not_found"),
+    ),
+    "@verhuisd@social.example": (
+        mastodon.AccountSpec("verhuisd", behaviour="moved", moved_to="nieuw@social.example"),
+        ("unknown", False, "not_found"),
+    ),
+    "@storing@social.example": (
+        mastodon.AccountSpec("storing", behaviour="server_error"),
+        ("unknown", False, "transient"),
+    ),
+    "@kapot@social.example": (
+        mastodon.AccountSpec("kapot", behaviour="malformed"),
+        ("unknown", False, "malformed"),
+    ),
+}
+BLUESKY: dict[str, tuple[bluesky.AccountSpec, Expect]] = {
+    "actief.bsky.social": (
+        bluesky.AccountSpec("actief.bsky.social", followers=90, posts=mixed(2, 30, 1), pinned=3),
+        ("active", True, None),
+    ),
+    "traag.bsky.social": (
+        bluesky.AccountSpec("traag.bsky.social", posts=every(20, 6, 8)),
+        ("below_target", True, None),
+    ),
+    "slaapt.bsky.social": (
+        bluesky.AccountSpec("slaapt.bsky.social", posts=every(10, 10, 300)),
+        ("dormant", True, None),
+    ),
+    # only reposts lately: inactive by default, active where reposts are counted (below)
+    "deelt.bsky.social": (
+        bluesky.AccountSpec("deelt.bsky.social", posts=every(2, 10, 1, "repost") + every(5, 5, 60)),
+        ("inactive", True, None),
+    ),
+    "deeltmee.bsky.social": (
+        bluesky.AccountSpec(
+            "deeltmee.bsky.social", posts=every(2, 10, 1, "repost") + every(5, 5, 60)
+        ),
+        ("active", True, None),
+    ),
+    "bestaatniet.bsky.social": (
+        bluesky.AccountSpec("bestaatniet.bsky.social", behaviour="not_found"),
+        ("unknown", False, "not_found"),
+    ),
+    "kapot.bsky.social": (
+        bluesky.AccountSpec("kapot.bsky.social", behaviour="malformed"),
+        ("unknown", False, "malformed"),
+    ),
+}
+# throttled channels come last: the pause they cause holds for their whole platform (or server)
+THROTTLED: dict[str, Expect] = {
+    "linkedin 1000011": ("unknown", False, "rate_limited"),
+    "mastodon @druk@social.example": ("unknown", False, "rate_limited"),
+    "bluesky druk.bsky.social": ("unknown", False, "rate_limited"),
+}
+
+
+def org(name: str, platform: str, channel: str) -> str:
+    return f'[[organisation]]\nname = "{name}"\n{platform} = {channel}\n'
+
+
+def write_config(tmp_path: Path, li: str, ma: str, bs: str) -> Path:
+    blocks: list[str] = []
+    for handles, platform in ((LINKEDIN, "linkedin"), (MASTODON, "mastodon"), (BLUESKY, "bluesky")):
+        for handle in handles:
+            channel = f'"{handle}"'
+            if handle == "deeltmee.bsky.social":
+                channel = f'{{ handle = "{handle}", count_kinds = ["post", "repost"] }}'
+            blocks.append(org(f"{platform} {handle}", platform, channel))
+    for key in THROTTLED:
+        platform, handle = key.split(" ")
+        blocks.append(org(key, platform, f'"{handle}"'))
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"""
+[monitor]
+database = "sqlite:///{tmp_path}/monitor.db"
+poll_interval = "1h"
+jitter = "3s"
+
+[platforms.linkedin]
+access_token = "{TOKEN}"
+base_url = "{li}"
+api_version = "202603"
+
+[platforms.mastodon]
+base_url = "{ma}"
+
+[platforms.bluesky]
+base_url = "{bs}"
+
+"""
+        + "\n".join(blocks)
+    )
+    return path
+
+
+def expected() -> dict[tuple[str, str], Expect]:
+    result = {("linkedin", h): e for h, (_, e) in LINKEDIN.items()}
+    result |= {("mastodon", h): e for h, (_, e) in MASTODON.items()}
+    result |= {("bluesky", h): e for h, (_, e) in BLUESKY.items()}
+    for key, e in THROTTLED.items():
+        platform, handle = key.split(" ")
+        result[(platform, handle)] = e
+    return result
+
+
+def specs(table: dict[str, tuple[object, Expect]]) -> Sequence[object]:
+    return [spec for spec, _ in table.values()]
+
+
+async def test_social_channels_states_and_reasons(tmp_path: Path) -> None:
+    servers = (
+        linkedin.LinkedInServer(
+            [*specs(LINKEDIN), linkedin.OrganizationSpec("1000011", behaviour="rate_limited")],  # type: ignore[list-item]
+            access_token=TOKEN,
+        ),
+        mastodon.MastodonServer(
+            [*specs(MASTODON), mastodon.AccountSpec("druk", behaviour="rate_limited")]  # type: ignore[list-item]
+        ),
+        bluesky.BlueskyServer(
+            [*specs(BLUESKY), bluesky.AccountSpec("druk.bsky.social", behaviour="rate_limited")]  # type: ignore[list-item]
+        ),
+    )
+    bases = [await s.start() for s in servers]
+    daemon = Daemon(write_config(tmp_path, *bases)).start()
+    try:
+        await daemon.wait_ready()
+
+        async def all_polled() -> list[dict[str, object]] | None:
+            got = await daemon.channels()
+            return got if all(c["last_poll_at"] for c in got) else None
+
+        channels = await daemon.until(all_polled, 45, "every channel to be polled")
+        by_key = {(c["platform"], c["channel"]): c for c in channels}
+        got = {k: (c["state"], bool(c["poll_ok"]), c["poll_error"]) for k, c in by_key.items()}
+        assert got == expected()
+
+        sunset = by_key[("linkedin", "1000008")]["poll_error_detail"]
+        assert "api_version" in str(sunset), sunset
+        not_admin = by_key[("linkedin", "1000007")]["poll_error_detail"]
+        assert "administ" in str(not_admin), not_admin
+
+        active = by_key[("mastodon", "@actief@social.example")]
+        kinds = active["posts_30d_by_kind"]
+        assert isinstance(kinds, dict)
+        assert kinds["reply"] > 0 and kinds["repost"] > 0
+        assert active["posts_30d"] == kinds["post"]  # only own posts count by default
+
+        metrics = await daemon.metrics()
+        for (platform, handle), (state, _, _) in expected().items():
+            labels = {"platform": platform, "channel": handle}
+            assert value(metrics, "channel_monitor_state", state=state, **labels) == 1
+        assert value(metrics, "channel_monitor_followers", channel="1000001") == 3400
+        shares = value(
+            metrics, "channel_monitor_recent_posts", channel="deeltmee.bsky.social", window="30d"
+        )
+        assert shares == 10  # reposts count where count_kinds says so
+        errors = {
+            (labels["platform"], labels["reason"]): v
+            for labels, v in metrics["channel_monitor_poll_errors_total"]
+        }
+        assert errors[("linkedin", "auth")] == 3
+        assert errors[("mastodon", "not_found")] == 2
+        for platform in ("linkedin", "mastodon", "bluesky"):
+            assert errors[(platform, "rate_limited")] == 1
+        assert (
+            value(metrics, "channel_monitor_api_quota_used_ratio", platform="mastodon") is not None
+        )
+    finally:
+        assert daemon.stop() == 0, daemon.log
+        for server in servers:
+            await server.stop()
+    assert TOKEN not in daemon.log
