@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import email.utils
 import hashlib
 import io
+import re
 import time
 import xml.sax
 from dataclasses import dataclass
@@ -172,8 +174,8 @@ def _entry(item: object) -> FeedEntry:
         link=_text(_get(item, "link")),
         title=_text(_get(item, "title")) or "",
         summary=_text(_get(item, "summary")) or "",
-        published=_utc(_get(item, "published_parsed")),
-        updated=_utc(_get(item, "updated_parsed")),
+        published=_date(item, "published"),
+        updated=_date(item, "updated"),
         video_id=_text(_get(item, "yt_videoid")),
     )
 
@@ -195,6 +197,36 @@ def _web_link(value: object) -> str | None:
     if link and link.lower().startswith(("https://", "http://")):
         return link
     return None
+
+
+# Zone names feedparser's RFC 822 parser does not know (it reads them as UTC), common in
+# European feeds: "Wed, 25 Nov 2026 10:00:00 CEST" is 08:00 UTC, not 10:00.
+_NAMED_ZONES = {
+    "CET": "+0100",
+    "CEST": "+0200",
+    "WET": "+0000",
+    "WEST": "+0100",
+    "EET": "+0200",
+    "EEST": "+0300",
+    "BST": "+0100",
+}
+_TRAILING_ZONE = re.compile(r"\s([A-Z]{3,4})$")
+
+
+def _date(item: object, key: str) -> datetime | None:
+    raw = _text(_get(item, key))
+    found = _TRAILING_ZONE.search(raw) if raw else None
+    if raw and found and found.group(1) in _NAMED_ZONES:
+        try:
+            when = email.utils.parsedate_to_datetime(
+                f"{raw[: found.start()]} {_NAMED_ZONES[found.group(1)]}"
+            )
+        except (TypeError, ValueError, IndexError):
+            pass
+        else:
+            if when.tzinfo is not None:
+                return when.astimezone(UTC)
+    return _utc(_get(item, f"{key}_parsed"))
 
 
 def _utc(value: object) -> datetime | None:

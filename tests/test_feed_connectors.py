@@ -90,6 +90,8 @@ async def test_named_and_numeric_zones_are_normalised_to_utc() -> None:
         at(2026, 10, 12, 14),  # EDT
         at(2026, 10, 9, 8),  # +0200
         at(2026, 10, 1, 10),  # two-digit year
+        at(2026, 9, 30, 8),  # CEST, which feedparser alone reads as UTC
+        at(2026, 3, 2, 9),  # CET
     ]
 
 
