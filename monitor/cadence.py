@@ -3,6 +3,9 @@
 Pure: no clock, no I/O. ``posts`` are the publication times (timezone-aware UTC) of the posts
 that count, in any order, possibly repeated. A post later than ``now`` does not exist yet at
 ``now`` and is ignored, so judging at a past moment gives what was true then.
+
+The quiet rule refines the contract's "silence > quiet_factor * usual gap" so that a new post
+never makes a channel quiet; it never calls a channel quiet where that rule would not.
 """
 
 from __future__ import annotations
@@ -87,9 +90,9 @@ class Cadence:
     last_post_at: datetime | None
     silence: timedelta | None  # now - last_post_at; None when there is no post
     recent_posts: Mapping[str, int]  # posts in each of WINDOWS, ending at now
-    usual_gap: timedelta | None  # at the newest post; None with fewer than MIN_INTERVALS
+    usual_gap: timedelta | None  # at the newest post; None below MIN_INTERVALS intervals
     posts_in_target_period: int
-    quiet_after: datetime | None  # quiet after this if nothing is posted; None: inactive first
+    quiet_after: datetime | None  # quiet past this if nothing is posted; None: inactive first
 
 
 def intervals(posts: Iterable[datetime]) -> list[timedelta]:
@@ -204,8 +207,8 @@ def _quiet_rule(
     flagged_anyway = min(policy.inactive_after, policy.dormant_after)
     # The quiet moment is the latest deadline of any post, not just the newest one's: a new
     # post can shrink the usual gap, and it must never bring the quiet moment earlier, or
-    # posting could make a channel quiet. Capped deadlines of posts older than the newest by
-    # `flagged_anyway` or more have passed by then, so they cannot be the latest.
+    # posting could make a channel quiet. A post `flagged_anyway` or more older than the
+    # newest has a capped deadline no later than the newest post itself: it cannot be latest.
     start = bisect_left(times, times[-1] - flagged_anyway)
     gaps = _usual_gaps(times, start)
 

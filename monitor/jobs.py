@@ -23,6 +23,7 @@ from monitor.pacing import Pacing, gate_key
 from monitor.redact import Redactor
 from monitor.settings import ChannelSettings
 from monitor.storage import PollContext, PollOutcome, Store
+from monitor.writer import PollWriter
 
 log = logging.getLogger("channel_monitor.poll")
 
@@ -66,6 +67,28 @@ def settle_future_posts(posts: tuple[Post, ...], now: datetime) -> tuple[Post, .
     )
 
 
+def advance(context: PollContext, outcome: PollOutcome) -> PollContext:
+    """The context the next poll starts from, as the store would now read it."""
+    if outcome.result is None:
+        return replace(
+            context,
+            last_poll_at=outcome.finished_at,
+            last_poll_ok=False,
+            consecutive_failures=context.consecutive_failures + 1,
+        )
+    dated = [p.published_at for p in outcome.result.posts if p.published_at is not None]
+    newest = max(
+        [*dated, *([context.newest_post_at] if context.newest_post_at else [])], default=None
+    )
+    return PollContext(
+        newest_post_at=newest,
+        checkpoint=outcome.result.checkpoint,
+        last_poll_at=outcome.finished_at,
+        last_poll_ok=True,
+        consecutive_failures=0,
+    )
+
+
 class Poller:
     """Polls channels with one connector per platform and a concurrency limit per platform."""
 
@@ -91,6 +114,8 @@ class Poller:
         self._timeout = poll_timeout.total_seconds()
         self._clock = clock
         self.pacing = pacing or Pacing({})
+        self._writer = PollWriter(store, db)
+        self._contexts: dict[int, PollContext] = {}  # read once, then kept up to date here
 
     async def poll(self, channel: ChannelSettings, channel_id: int) -> PollReport:
         """Poll one channel once and record the outcome; never raises a connector error."""
@@ -103,7 +128,9 @@ class Poller:
 
     async def _poll(self, channel: ChannelSettings, channel_id: int, key: str) -> PollReport:
         platform = channel.platform
-        context: PollContext = await self._db(self._store.poll_context, channel_id)
+        context = self._contexts.get(channel_id)
+        if context is None:
+            context = await self._db(self._store.poll_context, channel_id)
         tally = RequestTally(platform)
         token = current_tally.set(tally)
         started = self._clock()
@@ -139,7 +166,8 @@ class Poller:
             error_reason=error.kind if error else None,
             error_detail=detail,
         )
-        new_posts = await self._db(self._store.record_poll, channel_id, outcome)
+        new_posts = await self._writer.record(channel_id, outcome)
+        self._contexts[channel_id] = advance(context, outcome)
         ratio = self._observe(platform, tally, time.perf_counter() - t0, result, error)
         if ratio is not None:
             self.pacing.observe_quota(key, ratio)

@@ -212,49 +212,61 @@ class Store:
 
     def record_poll(self, channel_id: int, outcome: PollOutcome) -> int:
         """Store a poll and what it found, in one transaction; return the number of new posts."""
+        return self.record_polls([(channel_id, outcome)])[0]
+
+    def record_polls(self, polls: Sequence[tuple[int, PollOutcome]]) -> list[int]:
+        """Store several polls in one transaction (a group commit); new posts for each.
+
+        Each poll stays whole: its posts, checkpoint and poll row are committed together.
+        """
         with Session(self.engine) as session:
-            channel = session.get(Channel, channel_id)
-            if channel is None:
-                raise StorageError(f"no channel with id {channel_id}")
-            new_posts = 0
-            result = outcome.result
-            if result is not None:
-                new_posts = self._insert_posts(session, channel_id, result, outcome.finished_at)
-                if result.profile is not None:
-                    channel.name = result.profile.name or channel.name
-                    channel.url = result.profile.url or channel.url
-                    if result.profile.followers is not None:
-                        channel.followers = result.profile.followers
-                checkpoint = result.checkpoint
-                channel.etag = checkpoint.etag
-                channel.last_modified = checkpoint.last_modified
-                channel.checkpoint_extra = (
-                    json.dumps(dict(checkpoint.extra), sort_keys=True) if checkpoint.extra else None
-                )
-                channel.last_success_at = outcome.finished_at
-                channel.last_error_reason = channel.last_error_detail = None
-                channel.consecutive_failures = 0
-            else:
-                channel.last_error_reason = outcome.error_reason
-                channel.last_error_detail = _clip(outcome.error_detail)
-                channel.consecutive_failures += 1
-            channel.last_poll_at = outcome.finished_at
-            channel.last_poll_ok = outcome.ok
-            session.add(
-                Poll(
-                    channel_id=channel_id,
-                    started_at=outcome.started_at,
-                    finished_at=outcome.finished_at,
-                    ok=outcome.ok,
-                    not_modified=bool(result and result.not_modified),
-                    error_reason=outcome.error_reason,
-                    error_detail=_clip(outcome.error_detail),
-                    new_posts=new_posts,
-                    requests=outcome.requests,
-                )
-            )
+            counts = [self._record(session, channel_id, outcome) for channel_id, outcome in polls]
             session.commit()
-            return new_posts
+            return counts
+
+    def _record(self, session: Session, channel_id: int, outcome: PollOutcome) -> int:
+        channel = session.get(Channel, channel_id)
+        if channel is None:
+            raise StorageError(f"no channel with id {channel_id}")
+        new_posts = 0
+        result = outcome.result
+        if result is not None:
+            new_posts = self._insert_posts(session, channel_id, result, outcome.finished_at)
+            if result.profile is not None:
+                channel.name = result.profile.name or channel.name
+                channel.url = result.profile.url or channel.url
+                if result.profile.followers is not None:
+                    channel.followers = result.profile.followers
+            checkpoint = result.checkpoint
+            channel.etag = checkpoint.etag
+            channel.last_modified = checkpoint.last_modified
+            channel.checkpoint_extra = (
+                json.dumps(dict(checkpoint.extra), sort_keys=True) if checkpoint.extra else None
+            )
+            channel.last_success_at = outcome.finished_at
+            channel.last_error_reason = channel.last_error_detail = None
+            channel.consecutive_failures = 0
+        else:
+            channel.last_error_reason = outcome.error_reason
+            channel.last_error_detail = _clip(outcome.error_detail)
+            channel.consecutive_failures += 1
+        channel.last_poll_at = outcome.finished_at
+        channel.last_poll_ok = outcome.ok
+        session.add(
+            Poll(
+                channel_id=channel_id,
+                started_at=outcome.started_at,
+                finished_at=outcome.finished_at,
+                ok=outcome.ok,
+                not_modified=bool(result and result.not_modified),
+                error_reason=outcome.error_reason,
+                error_detail=_clip(outcome.error_detail),
+                new_posts=new_posts,
+                requests=outcome.requests,
+            )
+        )
+        session.flush()
+        return new_posts
 
     @staticmethod
     def _insert_posts(

@@ -18,7 +18,7 @@ from monitor.storage import ChannelKey, ChannelRecord, PostTime, Store
 
 CHART_WEEKS = 12
 _LOOKBACK = max(*cadence.WINDOWS.values(), timedelta(weeks=CHART_WEEKS))
-_NEWEST = 2 * cadence.MAX_INTERVALS + 1  # enough for the quiet rule's deadlines
+_NEWEST = 2 * cadence.MAX_INTERVALS + 1  # the usual gaps behind the newest posts' deadlines
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +94,13 @@ def snapshot(
     """Every configured channel, judged at ``now``, in configuration order (two queries)."""
     wanted = [ids[c.key] for c in channels if c.key in ids]
     records = store.channels(wanted)
-    lookback = max([_LOOKBACK, *(c.policy.target_period for c in channels)])
+    # the quiet rule weighs every post up to G = min(inactive_after, dormant_after) older than
+    # the newest, with the intervals before them: 2 × G back covers it
+    horizons = [
+        max(c.policy.target_period, 2 * min(c.policy.inactive_after, c.policy.dormant_after))
+        for c in channels
+    ]
+    lookback = max([_LOOKBACK, *horizons])
     posts = store.post_times(wanted, since=now - lookback, newest=_NEWEST)
     views = []
     for channel in channels:

@@ -1,0 +1,60 @@
+"""Group commit: polls that finish together are stored in one transaction.
+
+Each poll stays whole (its posts, checkpoint and poll row commit together); batching only
+shares the cost of a transaction and its fsync among the polls ready at the same moment. A
+batch that fails is retried one poll at a time, so one bad poll never loses the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from monitor.storage import PollOutcome, Store
+
+DbCall = Callable[..., Awaitable[Any]]
+_Pending = tuple[int, PollOutcome, "asyncio.Future[int]"]
+
+
+class PollWriter:
+    """Queues finished polls and writes them in batches on the database thread."""
+
+    def __init__(self, store: Store, db: DbCall) -> None:
+        self._store = store
+        self._db = db
+        self._pending: list[_Pending] = []
+        self._flushing: asyncio.Task[None] | None = None
+
+    async def record(self, channel_id: int, outcome: PollOutcome) -> int:
+        """Store one poll (with whatever else is ready); return its number of new posts."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending.append((channel_id, outcome, future))
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                counts = await self._db(self._store.record_polls, [(c, o) for c, o, _ in batch])
+            except Exception:  # isolate the poll that broke the batch
+                for channel_id, outcome, future in batch:
+                    await self._one(channel_id, outcome, future)
+                continue
+            for (_, _, future), count in zip(batch, counts, strict=True):
+                if not future.done():
+                    future.set_result(count)
+
+    async def _one(
+        self, channel_id: int, outcome: PollOutcome, future: asyncio.Future[int]
+    ) -> None:
+        try:
+            count = await self._db(self._store.record_poll, channel_id, outcome)
+        except Exception as exc:  # handed to the poll that owns it
+            if not future.done():
+                future.set_exception(exc)
+        else:
+            if not future.done():
+                future.set_result(count)
