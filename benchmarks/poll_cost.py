@@ -24,12 +24,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
+import httpx
 
-from connectors.registry import supported_platforms  # noqa: E402
-from monitor.app import Runtime, open_runtime  # noqa: E402
-from monitor.config import load_settings  # noqa: E402
-from monitor.fakes import graph, linkedin  # noqa: E402
+from connectors.registry import supported_platforms
+from monitor.app import Runtime, open_runtime
+from monitor.config import load_settings
+from monitor.fakes import graph, linkedin
 
 HISTORY = {"every_days": 3, "count": 20, "newest_days_ago": 1}
 OWN_IG = "17841400000000000"
