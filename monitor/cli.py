@@ -131,6 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_OK
 
 
+def _console() -> Console:
+    """A console for tables: the terminal's width, or a wide one when output goes to a pipe."""
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+
+
 def _load(explicit: str | None) -> Settings:
     path = resolve_config_path(explicit, os.environ)
     return load_settings(path, os.environ, supported=supported_platforms())
@@ -160,7 +165,9 @@ def _print_views(views: Sequence[ChannelView], fmt: str) -> None:
         "poll",
     ):
         table.add_column(
-            column, justify="right" if column.startswith(("posts", "silence", "usual")) else "left"
+            column,
+            justify="right" if column.startswith(("posts", "silence", "usual")) else "left",
+            overflow="fold",  # never cut a handle or URL short
         )
     for v in views:
         record = v.record
@@ -182,11 +189,11 @@ def _print_views(views: Sequence[ChannelView], fmt: str) -> None:
             days(v.cadence.usual_gap),
             poll,
         )
-    Console(soft_wrap=False).print(table)
+    _console().print(table)
 
 
 def _validate(settings: Settings) -> int:
-    out = Console(highlight=False)
+    out = _console()
     table = Table(title=f"{settings.source}: valid", title_justify="left")
     for column in (
         "organisation",
@@ -197,7 +204,7 @@ def _validate(settings: Settings) -> int:
         "dormant after",
         "target",
     ):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for c in settings.channels:
         p = c.policy
         target = (
