@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -31,12 +31,14 @@ class PollScheduler:
         jitter: timedelta,
         clock: Callable[[], datetime],
         last_polls: dict[int, datetime] | None = None,
+        daily: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self._poller = poller
         self._channels = {channel_id: channel for channel, channel_id in channels}
         self._jitter = jitter
         self._clock = clock
         self._last_polls = last_polls or {}
+        self._daily = daily
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._in_flight: set[asyncio.Task[object]] = set()
         self.polls_completed = 0
@@ -72,8 +74,24 @@ class PollScheduler:
                 coalesce=True,
                 misfire_grace_time=max(1, int(interval.total_seconds() / 2)),
             )
+        if self._daily is not None:
+            self._scheduler.add_job(
+                self._housekeeping,
+                IntervalTrigger(hours=24, timezone="UTC"),
+                id="housekeeping",
+                next_run_time=now + timedelta(minutes=10),
+                max_instances=1,
+                coalesce=True,
+            )
         self._scheduler.start()
         log.info("scheduled %d channels", len(self._channels))
+
+    async def _housekeeping(self) -> None:
+        assert self._daily is not None
+        try:
+            await self._daily()
+        except Exception:
+            log.exception("housekeeping failed")
 
     async def _run(self, channel_id: int) -> None:
         task = asyncio.current_task()
