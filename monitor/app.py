@@ -23,6 +23,7 @@ from monitor import views
 from monitor.http_client import build_client
 from monitor.jobs import Poller, PollReport, utcnow
 from monitor.metrics import ChannelCollector, Instruments
+from monitor.notify_job import event_feed, start_notifier
 from monitor.pacing import Pacing
 from monitor.redact import Redactor
 from monitor.scheduler import PollScheduler
@@ -160,6 +161,7 @@ async def run_daemon(
             jitter=settings.monitor.jitter,
             clock=clock,
             last_polls=last_polls,
+            daily=lambda: runtime.db(runtime.store.prune_polls, clock() - POLL_RETENTION),
         )
 
         async def ready() -> bool:
@@ -175,6 +177,7 @@ async def run_daemon(
             live=lambda: scheduler.running,
             ready=ready,
             clock=clock,
+            events=event_feed(runtime.store, runtime.db),
         )
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
@@ -188,6 +191,14 @@ async def run_daemon(
                 f"cannot listen on {settings.monitor.listen}: {exc.strerror}"
             ) from None
         scheduler.start()
+        notifier = start_notifier(  # None unless [notify] has a webhook
+            settings,
+            store=runtime.store,
+            ids=runtime.ids,
+            db=runtime.db,
+            registry=runtime.registry,
+            clock=clock,
+        )
         log.info(
             "channel-monitor started",
             extra={
@@ -203,6 +214,8 @@ async def run_daemon(
         finally:
             log.info("stopping")
             await scheduler.shutdown(grace=SHUTDOWN_GRACE)
+            if notifier is not None:
+                await notifier.shutdown(grace=SHUTDOWN_GRACE)
             await runner.cleanup()
     log.info("stopped")
 

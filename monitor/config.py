@@ -28,12 +28,15 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from connectors.base import POST_KINDS, PlatformOptions
 from monitor.durations import format_duration, parse_duration
 from monitor.settings import (
+    NOTIFY_STATES,
     PLATFORMS,
     ChannelSettings,
     MonitorSettings,
+    NotifySettings,
     PlatformSettings,
     Policy,
     Settings,
+    WebhookSettings,
 )
 
 __all__ = [
@@ -267,6 +270,35 @@ _POLICY_KEYS: dict[str, Callable[[object], object]] = {
     "target_period": _duration,
     "count_kinds": _count_kinds,
 }
+
+
+def _notify_states(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _Invalid(f"must be a list of states from {', '.join(NOTIFY_STATES)}")
+    states = [_string(item) for item in value]
+    if unknown := [state for state in states if state not in NOTIFY_STATES]:
+        raise _Invalid(f"unknown state {unknown[0]!r} (possible: {', '.join(NOTIFY_STATES)})")
+    return tuple(dict.fromkeys(states))
+
+
+_WEBHOOK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def _webhook_name(value: object) -> str:
+    if not _WEBHOOK_NAME.fullmatch(text := _string(value)):
+        raise _Invalid("letters, digits, '.', '_' and '-' only, at most 100 characters")
+    return text
+
+
+_NOTIFY_KEYS: dict[str, Callable[[object], object]] = {
+    "evaluate_every": _duration,
+    "failing_after": _whole(1),
+    "remind_every": lambda value: _duration(value, zero_ok=True),
+    "digest_every": lambda value: _duration(value, zero_ok=True),
+    "states": _notify_states,
+    "status_page_url": _http_url,
+}
+_WEBHOOK_KEYS = ("name", "url", "url_file", "organisations")
 _PLATFORM_KEYS = (
     *("base_url", "api_version", "access_token", "access_token_file", "account_id"),
     *("poll_interval", "concurrency", "timeout", "page_limit", "slow_down_at", *_POLICY_KEYS),
@@ -434,7 +466,8 @@ class _Loader:
         policy_layer.unknown(_POLICY_KEYS)
         platforms, layers = self._platforms(top.table("platforms"))
         names, channels = self._organisations(top, organisations_file)
-        top.unknown(("monitor", "policy", "platforms", "organisation"))
+        notify = self._notify(top, names)
+        top.unknown(("monitor", "policy", "platforms", "organisation", "notify"))
         self._require_credentials(platforms, channels, top.table("platforms"))
 
         per_platform = {name: self._resolve(policy, layers[name]) for name in PLATFORMS}
@@ -462,6 +495,7 @@ class _Loader:
             organisations=tuple(names),
             channels=tuple(resolved),
             secrets=frozenset(self.secrets),
+            notify=notify,
         )
 
     def _document(self) -> dict[str, Any]:
@@ -563,6 +597,58 @@ class _Loader:
             timeout=timeout or timedelta(seconds=30),
             slow_down_at=0.8 if slow_down_at is None else slow_down_at,
         )
+
+    def _notify(self, top: _Table, organisations: Collection[str]) -> NotifySettings:
+        """``[notify]`` and its ``[[notify.webhook]]`` tables; webhook URLs are secrets."""
+        if not top.has("notify"):
+            return NotifySettings()
+        table = top.table("notify")
+        values: dict[str, Any] = {}
+        for name, convert in _NOTIFY_KEYS.items():
+            if (value := table.read(name, convert)) is not None:
+                values[name] = value
+        table.unknown((*_NOTIFY_KEYS, "webhook"))
+        entries = table.data.get("webhook", [])
+        if isinstance(entries, dict):  # a single [notify.webhook] table
+            entries = [entries]
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            table.fail("webhook", "must be [[notify.webhook]] tables")
+            entries = []
+        elif not entries and isinstance(top.data["notify"], dict):
+            self.problem(
+                self.file,
+                "notify",
+                "no [[notify.webhook]]: give at least one webhook, or remove [notify]",
+            )
+        webhooks: list[WebhookSettings] = []
+        first: dict[str, str] = {}
+        for index, entry in enumerate(entries):
+            hook = _Table(self, self.file, table.key(f"webhook[{index}]"), entry)
+            name = hook.read("name", _webhook_name) or f"webhook-{index + 1}"
+            if name in first:
+                hook.fail("name", f"duplicate webhook name {name!r} (first at {first[name]})")
+            first.setdefault(name, hook.path)
+            url = self._secret(hook, "url")
+            if url is None and not (hook.has("url") or hook.has("url_file")):
+                self.problem(self.file, hook.path, "url (or url_file) is required")
+            elif url is not None:
+                key = hook.key("url" if hook.has("url") else "url_file")
+                url = self.convert(self.file, key, url, _http_url)
+            wanted = hook.read("organisations", partial(self._organisation_names, organisations))
+            hook.unknown(_WEBHOOK_KEYS)
+            if url is not None:
+                webhooks.append(WebhookSettings(name, url, wanted))
+        return NotifySettings(webhooks=tuple(webhooks), **values)
+
+    @staticmethod
+    def _organisation_names(known: Collection[str], value: object) -> frozenset[str]:
+        if not isinstance(value, list) or not value:
+            raise _Invalid("must be a non-empty list of organisation names")
+        names = [_string(item) for item in value]
+        for name in names:
+            if name not in known:
+                raise _Invalid(_unknown("organisation", name, known, "not configured"))
+        return frozenset(names)
 
     def _secret(self, table: _Table, name: str) -> str | None:
         """A secret given directly (``${VAR}`` included) or read from the ``_file`` variant."""

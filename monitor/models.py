@@ -104,3 +104,63 @@ class Poll(SQLModel, table=True):
     error_detail: str | None = Field(default=None, max_length=1000)  # redacted
     new_posts: int = 0
     requests: int = 0
+
+
+class ChannelAlert(SQLModel, table=True):
+    """What the event log last recorded for a channel: the state people were told about.
+
+    Evaluation compares each channel's judged state with this row and records the difference
+    as events; ``revision`` makes the update a compare-and-set, so two evaluators never record
+    one change twice.
+    """
+
+    __tablename__ = "channel_alert"
+
+    channel_id: int = Field(foreign_key="channel.id", primary_key=True)
+    state: str | None = Field(default=None, max_length=32)  # last judged state; None: not yet
+    stale_since: datetime | None = _ts()  # set while the state calls for attention
+    failing: bool = False  # "cannot be read" was recorded and the channel is not readable yet
+    failing_since: datetime | None = _ts()
+    reminded_at: datetime | None = _ts()  # the last event telling people about the problem
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    revision: int = 0
+
+
+class AlertEvent(SQLModel, table=True):
+    """One entry in the event log: a state change, a poll failure or recovery, a reminder, a
+    digest. ``detail`` is a JSON object of public facts (never a secret or a webhook URL)."""
+
+    __tablename__ = "alert_event"
+    __table_args__ = (sa.Index("ix_alert_event_at", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel_id: int | None = Field(default=None, foreign_key="channel.id", index=True)
+    organisation: str = Field(max_length=300)
+    at: datetime = Field(sa_type=UTCDateTime)
+    kind: str = Field(max_length=32)
+    old_state: str | None = Field(default=None, max_length=32)
+    new_state: str | None = Field(default=None, max_length=32)
+    detail: str = Field(default="{}", sa_type=sa.Text)
+    dedup_key: str | None = Field(default=None, max_length=500, unique=True)  # digests
+
+
+class Delivery(SQLModel, table=True):
+    """One event to one webhook: pending until sent, claimed by whoever is sending it."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        sa.UniqueConstraint("event_id", "webhook"),
+        sa.Index("ix_delivery_pending", "sent_at", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="alert_event.id")
+    webhook: str = Field(max_length=100)  # the webhook's name, never its URL
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
+    attempts: int = 0
+    claimed_at: datetime | None = _ts()
+    claim_token: str | None = Field(default=None, max_length=64)
+    sent_at: datetime | None = _ts()
+    last_error: str | None = Field(default=None, max_length=500)  # redacted

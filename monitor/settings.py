@@ -73,6 +73,39 @@ class MonitorSettings:
     log_format: str = "text"  # or "json"
 
 
+NOTIFY_STATES: tuple[str, ...] = ("never_posted", "dormant", "inactive", "quiet", "below_target")
+"""The activity states a notification may be sent for (``[notify] states``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """One ``[[notify.webhook]]``: where notifications are POSTed. The URL is a secret."""
+
+    name: str  # shown in logs, metrics and /api/events instead of the URL
+    url: str = field(repr=False)
+    organisations: frozenset[str] | None = None  # None: every organisation
+
+    def wants(self, organisation: str) -> bool:
+        return self.organisations is None or organisation in self.organisations
+
+
+@dataclass(frozen=True, slots=True)
+class NotifySettings:
+    """The ``[notify]`` section: native notifications, off while there is no webhook."""
+
+    webhooks: tuple[WebhookSettings, ...] = ()
+    evaluate_every: timedelta = timedelta(minutes=1)
+    failing_after: int = 3  # consecutive failed polls before "cannot be read" is sent
+    remind_every: timedelta = timedelta(days=7)  # 0: no reminders
+    digest_every: timedelta = timedelta(days=14)  # 0: no digest
+    states: tuple[str, ...] = ("never_posted", "dormant", "inactive", "quiet")
+    status_page_url: str | None = None  # None: http://<listen>/
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.webhooks)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """The whole, validated configuration."""
@@ -84,3 +117,4 @@ class Settings:
     organisations: tuple[str, ...]
     channels: tuple[ChannelSettings, ...]
     secrets: frozenset[str] = field(default=frozenset(), repr=False)  # redacted everywhere
+    notify: NotifySettings = field(default_factory=NotifySettings)

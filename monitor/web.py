@@ -1,11 +1,12 @@
-"""HTTP: /metrics, /healthz, /readyz, /api/channels and a status page at /."""
+"""HTTP: /metrics, /healthz, /readyz, /api/channels, /api/events and a status page at /."""
 
 from __future__ import annotations
 
 import asyncio
 import html
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -17,6 +18,8 @@ from monitor.views import ChannelView
 
 Snapshot = Callable[[], Awaitable[Sequence[ChannelView]]]
 Check = Callable[[], Awaitable[bool]]
+EventLog = Callable[[int], Awaitable[Sequence[Mapping[str, Any]]]]  # newest events as JSON
+MAX_EVENTS = 1000
 
 _STATE_COLOURS = {
     "active": "#1a7f37",
@@ -37,6 +40,7 @@ def build_app(
     live: Callable[[], bool],
     ready: Check,
     clock: Callable[[], datetime],
+    events: EventLog | None = None,
 ) -> web.Application:
     """The aiohttp application; every dependency is passed in."""
 
@@ -63,11 +67,23 @@ def build_app(
         views = await snapshot()
         return web.Response(text=status_page(views, clock()), content_type="text/html")
 
+    async def api_events(request: web.Request) -> web.Response:
+        try:
+            limit = int(request.query.get("limit", "100"))
+        except ValueError:
+            limit = -1
+        if not 1 <= limit <= MAX_EVENTS:
+            return web.json_response(
+                {"error": f"limit must be a whole number from 1 to {MAX_EVENTS}"}, status=400
+            )
+        return web.json_response(list(await events(limit)) if events is not None else [])
+
     app = web.Application()
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/api/channels", api_channels)
+    app.router.add_get("/api/events", api_events)
     app.router.add_get("/", index)
     return app
 
