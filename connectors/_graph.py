@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 import httpx
 from pydantic import BaseModel, BeforeValidator, ValidationError
 
+from connectors._paging import Page, Resume, Walk, walk, wider_bound
+from connectors._rest import QUOTA_ATTRIBUTE, validated
 from connectors.base import PlatformOptions, Post
 from connectors.errors import (
     AuthFailed,
@@ -39,7 +40,6 @@ from connectors.errors import (
 DEFAULT_BASE_URL = "https://graph.facebook.com"
 DEFAULT_API_VERSION = "v26.0"
 SECRET_PARAMS = frozenset({"access_token", "appsecret_proof"})
-QUOTA_ATTRIBUTE = "quota_used_ratio"  # read by the daemon with getattr() on errors
 
 _USAGE_HEADERS = ("x-app-usage", "x-page-usage", "x-business-use-case-usage")
 _USAGE_KEYS = ("call_count", "total_cputime", "total_time")
@@ -107,11 +107,7 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 def parse(model: type[ModelT], payload: object, where: str) -> ModelT:
     """Validate a payload; a mismatch is ``Malformed`` naming the fields, never their values."""
-    try:
-        return model.model_validate(payload)
-    except ValidationError as exc:
-        fields = sorted({".".join(str(p) for p in e["loc"]) or "(root)" for e in exc.errors()})
-        raise Malformed(f"unexpected payload from {where}: {', '.join(fields[:5])}") from None
+    return validated(model.model_validate, payload, f"unexpected payload from {where}")
 
 
 def scrub(text: str, token: str | None) -> str:
@@ -221,99 +217,10 @@ def error_from_response(
     return fallback or Malformed(message, status=status)
 
 
-@dataclass
-class PostPage:
-    """One page of posts read from an edge, and how to ask for the next one (None at the end)."""
-
-    posts: list[Post]
-    next: str | None
-
-
-@dataclass
-class Walk:
-    """Posts read from consecutive pages; ``pending`` is where reading stopped early."""
-
-    posts: list[Post] = field(default_factory=list)
-    pages: int = 0
-    pending: str | None = None
-
-
-async def walk(
-    first: PostPage,
-    more: Callable[[str], Awaitable[PostPage]],
-    *,
-    bound: datetime | None,
-    budget: int,
-) -> Walk:
-    """Read pages newest first until a post at or before ``bound``, the end, or the budget.
-
-    ``first`` counts as one page. Only a missing ``next`` ends an edge: short and empty pages
-    do not. Posts older than ``bound`` are dropped (``since`` may filter on ``updated_time``).
-    """
-    result = Walk()
-    page = first
-    while True:
-        result.pages += 1
-        result.posts.extend(p for p in page.posts if _on_or_after(p, bound))
-        reached = bound is not None and any(
-            p.published_at is not None and p.published_at <= bound for p in page.posts
-        )
-        if reached or page.next is None:
-            return result
-        if result.pages >= budget:
-            result.pending = page.next
-            return result
-        page = await more(page.next)
-
-
-def _on_or_after(post: Post, bound: datetime | None) -> bool:
-    return bound is None or post.published_at is None or post.published_at >= bound
-
-
 def oldest(posts: Iterable[Post]) -> datetime | None:
     """The earliest publication time among ``posts``."""
     times = [p.published_at for p in posts if p.published_at is not None]
     return min(times) if times else None
-
-
-def unix(value: datetime) -> str:
-    """A datetime as whole unix seconds, the way Graph takes ``since``/``until``."""
-    return str(int(value.timestamp()))
-
-
-def from_unix(value: str | None) -> datetime | None:
-    """The inverse of ``unix``; None for a missing or unreadable value."""
-    if value is None or not value.lstrip("-").isdigit():
-        return None
-    return datetime.fromtimestamp(int(value), UTC)
-
-
-@dataclass(frozen=True)
-class Resume:
-    """Where the previous poll stopped early: a position, and the ``since`` bound it read to."""
-
-    position: str
-    bound: datetime | None
-
-    @classmethod
-    def from_extra(cls, extra: Mapping[str, str]) -> Resume | None:
-        position = extra.get("resume")
-        if not position:
-            return None
-        return cls(position, from_unix(extra.get("resume_since")))
-
-    def to_extra(self) -> dict[str, str]:
-        extra = {"resume": self.position}
-        if self.bound is not None:
-            extra["resume_since"] = unix(self.bound)
-        return extra
-
-
-def wider_bound(a: datetime | None, b: datetime | None) -> datetime | None:
-    """The bound covering both ranges (None means all the way back)."""
-    if a is None or b is None:
-        return None
-    return min(a, b)
 
 
 def next_resume(
@@ -339,8 +246,8 @@ def next_resume(
 
 
 async def read_posts(
-    first: PostPage,
-    more: Callable[[str], Awaitable[PostPage]],
+    first: Page,
+    more: Callable[[str], Awaitable[Page]],
     *,
     since: datetime | None,
     previous: Resume | None,

@@ -15,16 +15,16 @@ counts as reaching ``since``. ``createdAt`` is client-supplied: the feed is orde
 
 from __future__ import annotations
 
-import email.utils
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
 import httpx
-from pydantic import AwareDatetime, BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import AwareDatetime, BaseModel, Field, TypeAdapter
 
+from connectors._paging import Page, Resume, catch_up, from_unix, resume_extra, unchanged, unix
+from connectors._rest import Poll, retry_after, seconds_until, validated
 from connectors.base import (
     ChannelRef,
     Checkpoint,
@@ -38,12 +38,9 @@ from connectors.errors import (
     AuthFailed,
     ChannelNotFound,
     ConnectorError,
-    Malformed,
     RateLimited,
     error_for_status,
-    parse_retry_after,
     safe_url,
-    transport_errors,
 )
 
 DEFAULT_BASE_URL = "https://public.api.bsky.app"
@@ -51,7 +48,6 @@ FULL_PAGE = 100  # getAuthorFeed's maximum ``limit``: first poll and catching up
 HEAD_PAGE = 25  # when ``since`` is known
 FEED_EVERY = timedelta(days=1)
 NETWORK_OPENED = datetime(2022, 11, 1, tzinfo=UTC)  # no Bluesky post is older than this
-QUOTA_ATTRIBUTE = "quota_used_ratio"  # read by the daemon with getattr() on errors
 REPOST = "app.bsky.feed.defs#reasonRepost"
 PIN = "app.bsky.feed.defs#reasonPin"
 INVALID_HANDLE = "handle.invalid"  # what the AppView shows when a handle fails verification
@@ -103,37 +99,6 @@ _PROFILE = TypeAdapter(_Profile)
 _FEED = TypeAdapter(_Feed)
 
 
-@dataclass
-class _Page:
-    posts: list[Post]
-    order: list[datetime]  # the times the feed is sorted by (pins left out)
-    next: str | None
-
-
-@dataclass
-class _Walk:
-    posts: list[Post] = field(default_factory=list)
-    pages: int = 0
-    pending: str | None = None
-
-
-@dataclass(frozen=True)
-class _Resume:
-    position: str  # a cursor
-    bound: datetime | None
-
-    @classmethod
-    def from_extra(cls, extra: Mapping[str, str]) -> _Resume | None:
-        position = extra.get("resume")
-        if not position:
-            return None
-        return cls(position, _from_unix(extra.get("resume_since")))
-
-    def to_extra(self) -> dict[str, str]:
-        bound = {"resume_since": _unix(self.bound)} if self.bound else {}
-        return {"resume": self.position, **bound}
-
-
 class BlueskyConnector:
     """Reads public Bluesky accounts (by handle or DID)."""
 
@@ -161,7 +126,13 @@ class BlueskyConnector:
         if match is None:
             raise ChannelNotFound("not a Bluesky handle or DID")
         actor = match[1]
-        poll = _Poll(self._client, self._base)
+        poll = Poll(
+            self._client,
+            f"{self._base}/xrpc",
+            _error,
+            rate_limit="RateLimit",
+            until_reset=_until_reset,
+        )
         found = _parse(
             _PROFILE, await poll.get("app.bsky.actor.getProfile", {"actor": actor}), "profile"
         )
@@ -172,9 +143,9 @@ class BlueskyConnector:
         )
         extra = dict(checkpoint.extra) if checkpoint else {}
         same_account = extra.get("did") == found.did
-        previous = _Resume.from_extra(extra) if same_account else None
+        previous = Resume.from_extra(extra) if same_account else None
         now = poll.server_time
-        last_read = _from_unix(extra.get("feed_at"))
+        last_read = from_unix(extra.get("feed_at"))
         feed_due = now is not None and (last_read is None or now - last_read >= FEED_EVERY)
         count = str(found.postsCount) if found.postsCount is not None else None
         if (
@@ -184,129 +155,54 @@ class BlueskyConnector:
             and previous is None
             and not feed_due
         ):
-            return FetchResult(
-                profile=profile,
-                checkpoint=Checkpoint(extra=extra),
-                not_modified=True,
-                quota_used_ratio=poll.quota_used_ratio,
-            )
+            return unchanged(profile, extra, poll.quota_used_ratio)
 
-        feed = _AuthorFeed(poll, found.did)
-        head = await self._walk(feed, None, since, self._page_limit, HEAD_PAGE if since else None)
-        posts = head.posts
-        if head.pending is not None:
-            bound = since if previous is None else _wider(previous.bound, since)
-            resume: _Resume | None = _Resume(head.pending, bound)
-        elif previous is not None:  # the gap gets a page even when the head used the budget
-            budget = max(1, self._page_limit - head.pages)
-            try:
-                rest = await self._walk(feed, previous.position, previous.bound, budget, None)
-            except Malformed:  # a cursor the AppView no longer takes: give the gap up
-                rest = _Walk()
-            posts = posts + rest.posts
-            resume = _Resume(rest.pending, previous.bound) if rest.pending else None
-        else:
-            resume = None
+        posts, resume = await catch_up(
+            _AuthorFeed(poll, found.did).page,
+            since=since,
+            previous=previous,
+            budget=self._page_limit,
+            full_size=FULL_PAGE,
+            head_size=HEAD_PAGE,
+            give_up_unreadable_gap=True,  # a cursor the AppView no longer takes
+        )
         new_extra = {"did": found.did}
         if count is not None:
             new_extra["posts_count"] = count
         if now is not None:
-            new_extra["feed_at"] = _unix(now)
+            new_extra["feed_at"] = unix(now)
         elif "feed_at" in extra:
             new_extra["feed_at"] = extra["feed_at"]
-        new_extra.update(resume.to_extra() if resume else {})
+        new_extra.update(resume_extra(resume))
         return FetchResult(
-            posts=_unique(posts),
+            posts=posts,
             profile=profile,
             checkpoint=Checkpoint(extra=new_extra),
             quota_used_ratio=poll.quota_used_ratio,
         )
 
-    async def _walk(
-        self,
-        feed: _AuthorFeed,
-        position: str | None,
-        bound: datetime | None,
-        budget: int,
-        limit: int | None,
-    ) -> _Walk:
-        """Read pages newest first until one reaches ``bound``, the end, or the budget."""
-        done = _Walk()
-        while True:
-            page = await feed.page(position, limit or FULL_PAGE)
-            done.pages += 1
-            done.posts.extend(
-                p
-                for p in page.posts
-                if bound is None or not p.published_at or p.published_at >= bound
-            )
-            reached = bound is not None and any(t <= bound for t in page.order)
-            if reached or page.next is None:
-                return done
-            if done.pages >= budget:
-                done.pending = page.next
-                return done
-            position = page.next
-
-
-class _Poll:
-    """The requests of one ``fetch``: error translation, rate-limit headers, server clock."""
-
-    def __init__(self, client: httpx.AsyncClient, base: str) -> None:
-        self._client = client
-        self._base = base
-        self.quota_used_ratio: float | None = None
-        self.server_time: datetime | None = None
-        self._spent: RateLimited | None = None  # the AppView said no request is left
-
-    async def get(self, method: str, params: Mapping[str, str]) -> Any:
-        """GET ``{base}/xrpc/{method}`` and return its JSON body."""
-        if self._spent is not None:  # asking again would only be refused
-            raise self._spent
-        with transport_errors():
-            response = await self._client.get(f"{self._base}/xrpc/{method}", params=params)
-        self.server_time = self.server_time or _date(response)
-        ratio = _quota(response.headers)
-        if ratio is not None:
-            self.quota_used_ratio = ratio
-        error = _error(response)
-        if error is None and ratio == 1.0:
-            self._spent = RateLimited(
-                f"no requests left at {safe_url(response.request.url)} (RateLimit-Remaining: 0)",
-                retry_after=_until_reset(response),
-            )
-            setattr(self._spent, QUOTA_ATTRIBUTE, 1.0)
-        if error is not None:
-            setattr(error, QUOTA_ATTRIBUTE, self.quota_used_ratio)
-            raise error
-        try:
-            return response.json()
-        except ValueError:
-            raise Malformed(
-                f"expected JSON from {safe_url(response.request.url)}", status=response.status_code
-            ) from None
-
 
 class _AuthorFeed:
     """Pages of one account's author feed, replies to other accounts left out."""
 
-    def __init__(self, poll: _Poll, did: str) -> None:
+    def __init__(self, poll: Poll, did: str) -> None:
         self._poll = poll
         self._did = did
 
-    async def page(self, cursor: str | None, limit: int) -> _Page:
+    async def page(self, cursor: str | None, limit: int) -> Page:
         params = {"actor": self._did, "filter": "posts_no_replies", "limit": str(limit)}
         if cursor is not None:
             params["cursor"] = cursor
         body = _parse(_FEED, await self._poll.get("app.bsky.feed.getAuthorFeed", params), "feed")
-        page = _Page(posts=[], order=[], next=body.cursor if body.feed else None)
+        posts: list[Post] = []
+        times: list[datetime] = []  # the times the feed is sorted by (pins left out)
         for item in body.feed:
             post, order = self._read(item)
             if post is not None:
-                page.posts.append(post)
+                posts.append(post)
             if order is not None:
-                page.order.append(order)
-        return page
+                times.append(order)
+        return Page(posts=posts, order=times, next=body.cursor if body.feed else None)
 
     def _read(self, item: _Item) -> tuple[Post | None, datetime | None]:
         """The post an item stands for (None: not the account's) and its place in the feed."""
@@ -314,7 +210,7 @@ class _AuthorFeed:
         indexed = view.indexedAt.astimezone(UTC)
         if reason is not None and reason.type == REPOST:
             when = reason.indexedAt.astimezone(UTC) if reason.indexedAt else indexed
-            post_id = reason.uri or f"{view.uri}#repost-{_unix(when)}"
+            post_id = reason.uri or f"{view.uri}#repost-{unix(when)}"
             return Post(post_id=post_id, published_at=when, kind="repost"), when
         created = _created(view.record) or indexed
         order = min(created, indexed)
@@ -368,10 +264,7 @@ def _error(response: httpx.Response) -> ConnectorError | None:
             status=status,
         )
     if status == 429:
-        retry = parse_retry_after(response.headers.get("retry-after"))
-        if retry is None:
-            retry = _until_reset(response)
-        return RateLimited(detail, status=429, retry_after=retry)
+        return RateLimited(detail, status=429, retry_after=retry_after(response, _until_reset))
     return error_for_status(response, text or None)
 
 
@@ -385,18 +278,6 @@ def _error_body(response: httpx.Response) -> tuple[str, str]:
     return str(body.get("error") or "")[:100], str(body.get("message") or "")[:300]
 
 
-def _quota(headers: httpx.Headers) -> float | None:
-    """``1 - remaining/limit`` from the ``RateLimit-*`` headers."""
-    try:
-        limit = float(headers["ratelimit-limit"])
-        remaining = float(headers["ratelimit-remaining"])
-    except (KeyError, ValueError):
-        return None
-    if limit <= 0:
-        return None
-    return min(1.0, max(0.0, 1.0 - remaining / limit))
-
-
 def _until_reset(response: httpx.Response) -> float | None:
     """Seconds until ``RateLimit-Reset`` (unix seconds), by the server's clock if it sent one."""
     raw = response.headers.get("ratelimit-reset", "")
@@ -404,44 +285,9 @@ def _until_reset(response: httpx.Response) -> float | None:
         reset = datetime.fromtimestamp(float(raw), UTC)
     except (ValueError, OverflowError, OSError):
         return None
-    now = _date(response) or datetime.now(UTC)
-    return max(0.0, (reset - now).total_seconds())
-
-
-def _date(response: httpx.Response) -> datetime | None:
-    try:
-        when = email.utils.parsedate_to_datetime(response.headers.get("date", ""))
-    except (TypeError, ValueError, IndexError):
-        return None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return seconds_until(reset, response)
 
 
 def _parse(adapter: TypeAdapter[T], payload: object, where: str) -> T:
     """Validate a payload; a mismatch is ``Malformed`` naming the fields, never their values."""
-    try:
-        return adapter.validate_python(payload)
-    except ValidationError as exc:
-        fields = sorted({".".join(str(p) for p in e["loc"]) or "(root)" for e in exc.errors()})
-        raise Malformed(f"unexpected Bluesky {where} payload: {', '.join(fields[:5])}") from None
-
-
-def _unique(posts: list[Post]) -> tuple[Post, ...]:
-    """Each post once: a pinned post also appears at its own place in the feed."""
-    seen: dict[str, Post] = {}
-    for post in posts:
-        seen.setdefault(post.post_id, post)
-    return tuple(seen.values())
-
-
-def _unix(value: datetime) -> str:
-    return str(int(value.timestamp()))
-
-
-def _from_unix(value: str | None) -> datetime | None:
-    if value is None or not value.isdigit():
-        return None
-    return datetime.fromtimestamp(int(value), UTC)
-
-
-def _wider(a: datetime | None, b: datetime | None) -> datetime | None:
-    return None if a is None or b is None else min(a, b)
+    return validated(adapter.validate_python, payload, f"unexpected Bluesky {where} payload")

@@ -21,20 +21,8 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
-from connectors._graph import (
-    Edge,
-    GraphApi,
-    GraphPoll,
-    GraphTime,
-    PostPage,
-    Resume,
-    Walk,
-    oldest,
-    parse,
-    read_posts,
-    unix,
-    walk,
-)
+from connectors._graph import Edge, GraphApi, GraphPoll, GraphTime, oldest, parse, read_posts
+from connectors._paging import Page, Resume, Walk, resume_extra, unix, walk
 from connectors.base import ChannelRef, Checkpoint, FetchResult, PlatformOptions, Post, Profile
 from connectors.errors import ChannelNotFound
 
@@ -104,7 +92,7 @@ class FacebookConnector:
                 if page.followers_count is not None
                 else page.fan_count,
             ),
-            checkpoint=Checkpoint(extra=resume.to_extra() if resume else {}),
+            checkpoint=Checkpoint(extra=resume_extra(resume)),
             quota_used_ratio=poll.quota_used_ratio,
         )
 
@@ -117,15 +105,15 @@ class FacebookConnector:
         return await walk(_posts_page(first), more, bound=resume.bound, budget=budget)
 
 
-async def _follow(poll: GraphPoll, link: str) -> PostPage:
+async def _follow(poll: GraphPoll, link: str) -> Page:
     return _posts_page(parse(Edge[_Post], await poll.follow(link), "the posts edge"))
 
 
-def _posts_page(edge: Edge[_Post] | None) -> PostPage:
+def _posts_page(edge: Edge[_Post] | None) -> Page:
     if edge is None:  # the edge is left out when the Page has no posts in range
-        return PostPage(posts=[], next=None)
+        return Page(posts=[], next=None)
     posts = [Post(post_id=p.id, published_at=p.created_time) for p in edge.data]
-    return PostPage(posts=posts, next=edge.paging.next if edge.paging else None)
+    return Page(posts=posts, next=edge.paging.next if edge.paging else None)
 
 
 def _oldest_time(done: Walk) -> str | None:

@@ -25,20 +25,8 @@ from typing import ClassVar
 import httpx
 from pydantic import BaseModel
 
-from connectors._graph import (
-    Edge,
-    GraphApi,
-    GraphPoll,
-    GraphTime,
-    PostPage,
-    Resume,
-    Walk,
-    from_unix,
-    parse,
-    read_posts,
-    unix,
-    walk,
-)
+from connectors._graph import Edge, GraphApi, GraphPoll, GraphTime, parse, read_posts
+from connectors._paging import Page, Resume, Walk, from_unix, resume_extra, unchanged, unix, walk
 from connectors.base import ChannelRef, Checkpoint, FetchResult, PlatformOptions, Post, Profile
 from connectors.errors import AuthFailed, ChannelNotFound
 
@@ -82,27 +70,27 @@ class _Source:
         media = f"media.limit({limit}){{{DISCOVERY_MEDIA_FIELDS}}}"
         return await self._discover(f"{PROFILE_FIELDS},{media}")
 
-    def page(self, edge: Edge[_Media] | None) -> PostPage:
+    def page(self, edge: Edge[_Media] | None) -> Page:
         if edge is None:
-            return PostPage(posts=[], next=None)
+            return Page(posts=[], next=None)
         posts = [Post(post_id=m.id, published_at=m.timestamp) for m in edge.data]
         paging = edge.paging
         if self.username is None:
-            return PostPage(posts=posts, next=paging.next if paging else None)
+            return Page(posts=posts, next=paging.next if paging else None)
         # Nested paging has no next link: the end is a missing after-cursor (or an empty page).
         after = paging.cursors.after if paging and paging.cursors else None
-        return PostPage(posts=posts, next=after if posts and after else None)
+        return Page(posts=posts, next=after if posts and after else None)
 
-    async def more(self, ref: str) -> PostPage:
+    async def more(self, ref: str) -> Page:
         if self.username is None:
             edge = parse(Edge[_Media], await self.poll.follow(ref), "the media edge")
             return self.page(edge)
         return await self.after(ref)
 
-    async def after(self, cursor: str) -> PostPage:
+    async def after(self, cursor: str) -> Page:
         """The page after ``cursor`` (used to resume where an earlier poll stopped)."""
         if not _CURSOR.fullmatch(cursor):
-            return PostPage(posts=[], next=None)
+            return Page(posts=[], next=None)
         if self.username is None:
             params = {"fields": OWN_MEDIA_FIELDS, "limit": str(MEDIA_PER_PAGE), "after": cursor}
             payload = await self.poll.get(f"{self.account_id}/media", params)
@@ -175,12 +163,7 @@ class InstagramConnector:
             if str(account.media_count) == extra.get("media_count") and (
                 (newest.post_id if newest else None) == extra.get("newest_id")
             ):
-                return FetchResult(
-                    profile=self._profile(account, channel),
-                    checkpoint=Checkpoint(extra=dict(extra)),
-                    not_modified=True,
-                    quota_used_ratio=poll.quota_used_ratio,
-                )
+                return unchanged(self._profile(account, channel), extra, poll.quota_used_ratio)
             account = await source.first(MEDIA_PER_PAGE)
 
         first = source.page(account.media)
@@ -215,7 +198,7 @@ def _handle(channel: ChannelRef) -> str:
     return channel.handle.strip().removeprefix("@")
 
 
-def _newest(page: PostPage) -> Post | None:
+def _newest(page: Page) -> Post | None:
     dated = [(p.published_at, p) for p in page.posts if p.published_at is not None]
     return max(dated, key=lambda pair: pair[0])[1] if dated else None
 
@@ -231,7 +214,7 @@ def _probe_allowed(extra: Mapping[str, str], since: datetime | None) -> bool:
 
 
 def _extra(account: _Account, newest: Post | None, resume: Resume | None) -> dict[str, str]:
-    extra = resume.to_extra() if resume else {}
+    extra = resume_extra(resume)
     if account.media_count is not None:
         extra["media_count"] = str(account.media_count)
     if newest is not None and newest.published_at is not None:

@@ -14,10 +14,8 @@ LinkedIn only lets a token read organisations its member administers, so a 403 s
 
 from __future__ import annotations
 
-import email.utils
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
@@ -25,6 +23,8 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from connectors._paging import RESUME_KEYS, Page, Resume, catch_up, from_unix, resume_extra, unix
+from connectors._rest import Poll, retry_after, server_date, validated
 from connectors.base import (
     ChannelRef,
     Checkpoint,
@@ -41,9 +41,7 @@ from connectors.errors import (
     Malformed,
     RateLimited,
     error_for_status,
-    parse_retry_after,
     safe_url,
-    transport_errors,
 )
 
 DEFAULT_BASE_URL = "https://api.linkedin.com"
@@ -98,37 +96,6 @@ class _ErrorBody(BaseModel):
     code: str | None = None
 
 
-@dataclass
-class _Page:
-    posts: list[Post]
-    order: list[datetime]  # the times the feed is sorted by (creation), for "reached since"
-    next: str | None
-
-
-@dataclass
-class _Walk:
-    posts: list[Post] = field(default_factory=list)
-    pages: int = 0
-    pending: str | None = None  # where reading stopped on the page budget
-
-
-@dataclass(frozen=True)
-class _Resume:
-    position: str
-    bound: datetime | None  # read back to here; None: to the oldest post
-
-    @classmethod
-    def from_extra(cls, extra: Mapping[str, str]) -> _Resume | None:
-        position = extra.get("resume")
-        if not position:
-            return None
-        return cls(position, _from_unix(extra.get("resume_since")))
-
-    def to_extra(self) -> dict[str, str]:
-        bound = {"resume_since": _unix(self.bound)} if self.bound else {}
-        return {"resume": self.position, **bound}
-
-
 class LinkedInConnector:
     """Reads LinkedIn organization pages the token's member administers."""
 
@@ -141,8 +108,8 @@ class LinkedInConnector:
         self._token = options.access_token
         self._page_limit = max(1, options.page_limit)
 
-    def _poll(self, org: str) -> _Poll:
-        return _Poll(self._client, self._base, self._version, self._token, org)
+    def _poll(self, org: str) -> _Requests:
+        return _Requests(self._client, self._base, self._version, self._token, org)
 
     def public_url(self, channel: ChannelRef) -> str | None:
         """``https://www.linkedin.com/company/{id}/``."""
@@ -164,62 +131,27 @@ class LinkedInConnector:
             )
         org = match[1]
         extra = dict(checkpoint.extra) if checkpoint else {}
-        previous = _Resume.from_extra(extra)
         poll = self._poll(org)
-        head = await self._walk(poll, None, since, self._page_limit, HEAD_PAGE if since else None)
-        posts = head.posts
-        if head.pending is not None:
-            bound = since if previous is None else _wider(previous.bound, since)
-            resume: _Resume | None = _Resume(head.pending, bound)
-        elif previous is not None:  # the gap gets a page even when the head used the budget
-            budget = max(1, self._page_limit - head.pages)
-            rest = await self._walk(poll, previous.position, previous.bound, budget, None)
-            posts = posts + rest.posts
-            resume = _Resume(rest.pending, previous.bound) if rest.pending else None
-        else:
-            resume = None
+        posts, resume = await catch_up(
+            poll.posts,
+            since=since,
+            previous=Resume.from_extra(extra),
+            budget=self._page_limit,
+            full_size=FULL_PAGE,
+            head_size=HEAD_PAGE,
+        )
 
         profile = None
         now = poll.server_time
-        last = _from_unix(extra.get("profile_at"))
+        last = from_unix(extra.get("profile_at"))
         if last is None or (now is not None and now - last >= PROFILE_EVERY):
             profile = await self._profile(poll, org)
-            extra["profile_at"] = _unix(now) if now else "0"  # "0": due once a Date is seen
-        extra = {k: v for k, v in extra.items() if k not in ("resume", "resume_since")}
-        extra.update(resume.to_extra() if resume else {})
-        return FetchResult(
-            posts=_unique(posts),
-            profile=profile,
-            checkpoint=Checkpoint(extra=extra),
-        )
+            extra["profile_at"] = unix(now) if now else "0"  # "0": due once a Date is seen
+        extra = {k: v for k, v in extra.items() if k not in RESUME_KEYS}
+        extra.update(resume_extra(resume))
+        return FetchResult(posts=posts, profile=profile, checkpoint=Checkpoint(extra=extra))
 
-    async def _walk(
-        self,
-        poll: _Poll,
-        position: str | None,
-        bound: datetime | None,
-        budget: int,
-        count: int | None,
-    ) -> _Walk:
-        """Read pages newest first until one reaches ``bound``, the end, or the budget."""
-        done = _Walk()
-        while True:
-            page = await poll.posts(position, count or FULL_PAGE)
-            done.pages += 1
-            done.posts.extend(
-                p
-                for p in page.posts
-                if bound is None or not p.published_at or p.published_at >= bound
-            )
-            reached = bound is not None and any(t <= bound for t in page.order)
-            if reached or page.next is None:
-                return done
-            if done.pages >= budget:
-                done.pending = page.next
-                return done
-            position = page.next
-
-    async def _profile(self, poll: _Poll, org: str) -> Profile:
+    async def _profile(self, poll: _Requests, org: str) -> Profile:
         organization = _parse(_Organization, await poll.get(f"organizations/{org}"), "organization")
         urn = quote(f"urn:li:organization:{org}", safe="")
         params = {"edgeType": "COMPANY_FOLLOWED_BY_MEMBER"}
@@ -234,20 +166,24 @@ class LinkedInConnector:
         )
 
 
-class _Poll:
-    """The requests of one ``fetch``: headers, error translation, the server's clock."""
+class _Requests:
+    """The requests of one ``fetch``: LinkedIn's headers on top of the shared ``Poll``."""
 
     def __init__(
         self, client: httpx.AsyncClient, base: str, version: str, token: str | None, org: str
     ) -> None:
-        self._client = client
-        self._base = base
         self._version = version
         self._token = token
         self._org = org
-        self.server_time: datetime | None = None
+        self._poll = Poll(
+            client, f"{base}/rest", lambda response: _error(response, token, org, version)
+        )
 
-    async def posts(self, position: str | None, count: int) -> _Page:
+    @property
+    def server_time(self) -> datetime | None:
+        return self._poll.server_time
+
+    async def posts(self, position: str | None, count: int) -> Page:
         params = {
             "author": f"urn:li:organization:{self._org}",
             "q": "author",
@@ -257,7 +193,7 @@ class _Poll:
         if position is not None:
             params["start"] = position
         body = _parse(_Posts, await self.get("posts", params), "posts")
-        return _Page(
+        return Page(
             posts=[_post(e) for e in body.elements if _visible(e)],
             order=[t for e in body.elements if (t := _from_ms(e.createdAt or e.publishedAt))],
             next=_next(body),
@@ -272,28 +208,7 @@ class _Poll:
             headers["X-RestLi-Method"] = "FINDER"
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
-        with transport_errors():
-            response = await self._client.get(
-                f"{self._base}/rest/{path}", params=params, headers=headers
-            )
-        self.server_time = self.server_time or _date(response)
-        error = _error(response, self._token, self._org, self._version)
-        if error is not None:
-            raise error
-        try:
-            return response.json()
-        except ValueError:
-            raise Malformed(
-                f"expected JSON from {safe_url(response.request.url)}", status=response.status_code
-            ) from None
-
-
-def _unique(posts: list[Post]) -> tuple[Post, ...]:
-    """Each post once (offsets shift while new posts arrive, so pages may overlap)."""
-    seen: dict[str, Post] = {}
-    for post in posts:
-        seen.setdefault(post.post_id, post)
-    return tuple(seen.values())
+        return await self._poll.get(path, params, headers)
 
 
 def _visible(element: _Post) -> bool:
@@ -356,15 +271,19 @@ def _error(
             status=426,
         )
     if status == 429:
-        retry = parse_retry_after(response.headers.get("retry-after"))
-        if retry is None:  # daily limits reset at midnight UTC
-            now = _date(response) or datetime.now(UTC)
-            midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
-            retry = (midnight - now).total_seconds()
         return RateLimited(
-            f"{detail} — the daily limit resets at midnight UTC", status=429, retry_after=retry
+            f"{detail} — the daily limit resets at midnight UTC",
+            status=429,
+            retry_after=retry_after(response, _until_midnight),
         )
     return error_for_status(response, f"({label}) {text[:300]}")
+
+
+def _until_midnight(response: httpx.Response) -> float:
+    """Seconds until the daily limits reset: midnight UTC, by the server's clock if it sent one."""
+    now = server_date(response) or datetime.now(UTC)
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
+    return (midnight - now).total_seconds()
 
 
 def _error_body(response: httpx.Response) -> _ErrorBody:
@@ -376,35 +295,8 @@ def _error_body(response: httpx.Response) -> _ErrorBody:
 
 def _parse(model: type[ModelT], payload: object, where: str) -> ModelT:
     """Validate a payload; a mismatch is ``Malformed`` naming the fields, never their values."""
-    try:
-        return model.model_validate(payload)
-    except ValidationError as exc:
-        fields = sorted({".".join(str(p) for p in e["loc"]) or "(root)" for e in exc.errors()})
-        raise Malformed(f"unexpected LinkedIn {where} payload: {', '.join(fields[:5])}") from None
-
-
-def _date(response: httpx.Response) -> datetime | None:
-    """The server's clock, from the ``Date`` header."""
-    try:
-        when = email.utils.parsedate_to_datetime(response.headers.get("date", ""))
-    except (TypeError, ValueError, IndexError):
-        return None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return validated(model.model_validate, payload, f"unexpected LinkedIn {where} payload")
 
 
 def _from_ms(value: int | None) -> datetime | None:
     return datetime.fromtimestamp(value / 1000, UTC) if value is not None else None
-
-
-def _unix(value: datetime) -> str:
-    return str(int(value.timestamp()))
-
-
-def _from_unix(value: str | None) -> datetime | None:
-    if value is None or not value.isdigit():
-        return None
-    return datetime.fromtimestamp(int(value), UTC)
-
-
-def _wider(a: datetime | None, b: datetime | None) -> datetime | None:
-    return None if a is None or b is None else min(a, b)

@@ -14,16 +14,15 @@ the account's replies in its own threads kind ``reply``.
 
 from __future__ import annotations
 
-import email.utils
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
 import httpx
-from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
+from pydantic import AwareDatetime, BaseModel, TypeAdapter
 
+from connectors._paging import Page, Resume, catch_up, resume_extra, unchanged
+from connectors._rest import Poll, retry_after, seconds_until, validated
 from connectors.base import (
     ChannelRef,
     Checkpoint,
@@ -37,17 +36,13 @@ from connectors.errors import (
     AuthFailed,
     ChannelNotFound,
     ConnectorError,
-    Malformed,
     RateLimited,
     error_for_status,
-    parse_retry_after,
     safe_url,
-    transport_errors,
 )
 
 FULL_PAGE = 40  # the server's maximum ``limit``: first poll and catching up
 HEAD_PAGE = 20  # when ``since`` is known
-QUOTA_ATTRIBUTE = "quota_used_ratio"  # read by the daemon with getattr() on errors
 PROBE_KEYS = ("account_id", "statuses_count", "last_status_at")
 _HANDLE = re.compile(r"@?([A-Za-z0-9_][A-Za-z0-9_.-]*)@([A-Za-z0-9.-]+\.[A-Za-z0-9-]+(?::\d+)?)")
 
@@ -82,37 +77,6 @@ _ACCOUNT = TypeAdapter(_Account)
 _STATUSES = TypeAdapter(list[_Status])
 
 
-@dataclass
-class _Page:
-    posts: list[Post]
-    order: list[datetime]  # the times the timeline is sorted by, for "reached since"
-    next: str | None
-
-
-@dataclass
-class _Walk:
-    posts: list[Post] = field(default_factory=list)
-    pages: int = 0
-    pending: str | None = None
-
-
-@dataclass(frozen=True)
-class _Resume:
-    position: str  # a max_id
-    bound: datetime | None
-
-    @classmethod
-    def from_extra(cls, extra: Mapping[str, str]) -> _Resume | None:
-        position = extra.get("resume")
-        if not position:
-            return None
-        return cls(position, _from_unix(extra.get("resume_since")))
-
-    def to_extra(self) -> dict[str, str]:
-        bound = {"resume_since": _unix(self.bound)} if self.bound else {}
-        return {"resume": self.position, **bound}
-
-
 class MastodonConnector:
     """Reads public Mastodon accounts (``@user@server``)."""
 
@@ -140,7 +104,14 @@ class MastodonConnector:
         if match is None:
             raise ChannelNotFound("not a Mastodon handle (@user@server)")
         user, server = match[1], match[2]
-        poll = _Poll(self._client, self._base or f"https://{server}")
+        api = self._base or f"https://{server}"
+        poll = Poll(
+            self._client,
+            f"{api}/api/v1",
+            _error,
+            rate_limit="X-RateLimit",
+            until_reset=_until_reset,
+        )
         acct = f"{user}@{server}" if self._base else user
         account = _parse(_ACCOUNT, await poll.get("accounts/lookup", {"acct": acct}), "account")
         if account.suspended:
@@ -159,111 +130,34 @@ class MastodonConnector:
             "statuses_count": str(account.statuses_count),
             "last_status_at": account.last_status_at or "",
         }
-        previous = _Resume.from_extra(extra) if extra.get("account_id") == account.id else None
+        previous = Resume.from_extra(extra) if extra.get("account_id") == account.id else None
         if previous is None and all(extra.get(k) == probe[k] for k in PROBE_KEYS):
-            return FetchResult(
-                profile=profile,
-                checkpoint=Checkpoint(extra=extra),
-                not_modified=True,
-                quota_used_ratio=poll.quota_used_ratio,
-            )
+            return unchanged(profile, extra, poll.quota_used_ratio)
 
-        statuses = _Statuses(poll, account.id)
-        head = await self._walk(
-            statuses, None, since, self._page_limit, HEAD_PAGE if since else None
+        posts, resume = await catch_up(
+            _Statuses(poll, account.id).page,
+            since=since,
+            previous=previous,
+            budget=self._page_limit,
+            full_size=FULL_PAGE,
+            head_size=HEAD_PAGE,
         )
-        posts = head.posts
-        if head.pending is not None:
-            bound = since if previous is None else _wider(previous.bound, since)
-            resume: _Resume | None = _Resume(head.pending, bound)
-        elif previous is not None:  # the gap gets a page even when the head used the budget
-            budget = max(1, self._page_limit - head.pages)
-            rest = await self._walk(statuses, previous.position, previous.bound, budget, None)
-            posts = posts + rest.posts
-            resume = _Resume(rest.pending, previous.bound) if rest.pending else None
-        else:
-            resume = None
         return FetchResult(
-            posts=_unique(posts),
+            posts=posts,
             profile=profile,
-            checkpoint=Checkpoint(extra={**probe, **(resume.to_extra() if resume else {})}),
+            checkpoint=Checkpoint(extra={**probe, **resume_extra(resume)}),
             quota_used_ratio=poll.quota_used_ratio,
         )
-
-    async def _walk(
-        self,
-        statuses: _Statuses,
-        position: str | None,
-        bound: datetime | None,
-        budget: int,
-        limit: int | None,
-    ) -> _Walk:
-        """Read pages newest first until one reaches ``bound``, the end, or the budget."""
-        done = _Walk()
-        while True:
-            page = await statuses.page(position, limit or FULL_PAGE)
-            done.pages += 1
-            done.posts.extend(
-                p
-                for p in page.posts
-                if bound is None or not p.published_at or p.published_at >= bound
-            )
-            reached = bound is not None and any(t <= bound for t in page.order)
-            if reached or page.next is None:
-                return done
-            if done.pages >= budget:
-                done.pending = page.next
-                return done
-            position = page.next
-
-
-class _Poll:
-    """The requests of one ``fetch``: error translation and the rate-limit headers."""
-
-    def __init__(self, client: httpx.AsyncClient, base: str) -> None:
-        self._client = client
-        self._base = base
-        self.quota_used_ratio: float | None = None
-        self._spent: RateLimited | None = None  # the server said no request is left
-
-    async def get(self, path: str, params: Mapping[str, str]) -> Any:
-        return (await self.response(path, params))[1]
-
-    async def response(self, path: str, params: Mapping[str, str]) -> tuple[httpx.Response, Any]:
-        """GET ``{base}/api/v1/{path}``; the response and its JSON body."""
-        if self._spent is not None:  # asking again would only be refused
-            raise self._spent
-        with transport_errors():
-            response = await self._client.get(f"{self._base}/api/v1/{path}", params=params)
-        ratio = _quota(response.headers)
-        if ratio is not None:
-            self.quota_used_ratio = ratio
-        error = _error(response)
-        if error is None and ratio == 1.0:
-            self._spent = RateLimited(
-                f"no requests left at {safe_url(response.request.url)} (X-RateLimit-Remaining: 0)",
-                retry_after=_until_reset(response),
-            )
-            setattr(self._spent, QUOTA_ATTRIBUTE, 1.0)
-        if error is not None:
-            setattr(error, QUOTA_ATTRIBUTE, self.quota_used_ratio)
-            raise error
-        try:
-            return response, response.json()
-        except ValueError:
-            raise Malformed(
-                f"expected JSON from {safe_url(response.request.url)}", status=response.status_code
-            ) from None
 
 
 class _Statuses:
     """Pages of one account's statuses, replies to other accounts left out."""
 
-    def __init__(self, poll: _Poll, account_id: str) -> None:
+    def __init__(self, poll: Poll, account_id: str) -> None:
         self._poll = poll
         self._account_id = account_id
 
-    async def page(self, max_id: str | None, limit: int) -> _Page:
+    async def page(self, max_id: str | None, limit: int) -> Page:
         params = {"exclude_replies": "true", "limit": str(limit)}
         if max_id is not None:
             params["max_id"] = max_id
@@ -272,7 +166,7 @@ class _Statuses:
         statuses = _parse(_STATUSES, body, "statuses")
         posts = [p for s in statuses if (p := self._post(s)) is not None]
         order = [s.created_at.astimezone(UTC) for s in statuses]
-        return _Page(posts=posts, order=order, next=_next(response, statuses))
+        return Page(posts=posts, order=order, next=_next(response, statuses))
 
     def _post(self, status: _Status) -> Post | None:
         kind: PostKind = "post"
@@ -312,10 +206,7 @@ def _error(response: httpx.Response) -> ConnectorError | None:
     if status in (404, 410):
         return ChannelNotFound(f"{detail} — no such account on this server", status=status)
     if status == 429:
-        retry = parse_retry_after(response.headers.get("retry-after"))
-        if retry is None:
-            retry = _until_reset(response)
-        return RateLimited(detail, status=429, retry_after=retry)
+        return RateLimited(detail, status=429, retry_after=retry_after(response, _until_reset))
     return error_for_status(response, text)
 
 
@@ -326,18 +217,6 @@ def _error_text(response: httpx.Response) -> str | None:
         return None
     text = body.get("error") if isinstance(body, dict) else None
     return str(text)[:300] if text else None
-
-
-def _quota(headers: httpx.Headers) -> float | None:
-    """``1 - remaining/limit`` from the ``X-RateLimit-*`` headers."""
-    try:
-        limit = float(headers["x-ratelimit-limit"])
-        remaining = float(headers["x-ratelimit-remaining"])
-    except (KeyError, ValueError):
-        return None
-    if limit <= 0:
-        return None
-    return min(1.0, max(0.0, 1.0 - remaining / limit))
 
 
 def _until_reset(response: httpx.Response) -> float | None:
@@ -351,43 +230,9 @@ def _until_reset(response: httpx.Response) -> float | None:
         return None
     if reset.tzinfo is None:
         reset = reset.replace(tzinfo=UTC)
-    now = _date(response) or datetime.now(UTC)
-    return max(0.0, (reset - now).total_seconds())
-
-
-def _date(response: httpx.Response) -> datetime | None:
-    try:
-        when = email.utils.parsedate_to_datetime(response.headers.get("date", ""))
-    except (TypeError, ValueError, IndexError):
-        return None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return seconds_until(reset, response)
 
 
 def _parse(adapter: TypeAdapter[T], payload: object, where: str) -> T:
     """Validate a payload; a mismatch is ``Malformed`` naming the fields, never their values."""
-    try:
-        return adapter.validate_python(payload)
-    except ValidationError as exc:
-        fields = sorted({".".join(str(p) for p in e["loc"]) or "(root)" for e in exc.errors()})
-        raise Malformed(f"unexpected Mastodon {where} payload: {', '.join(fields[:5])}") from None
-
-
-def _unique(posts: list[Post]) -> tuple[Post, ...]:
-    seen: dict[str, Post] = {}
-    for post in posts:
-        seen.setdefault(post.post_id, post)
-    return tuple(seen.values())
-
-
-def _unix(value: datetime) -> str:
-    return str(int(value.timestamp()))
-
-
-def _from_unix(value: str | None) -> datetime | None:
-    if value is None or not value.isdigit():
-        return None
-    return datetime.fromtimestamp(int(value), UTC)
-
-
-def _wider(a: datetime | None, b: datetime | None) -> datetime | None:
-    return None if a is None or b is None else min(a, b)
+    return validated(adapter.validate_python, payload, f"unexpected Mastodon {where} payload")
