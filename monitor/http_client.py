@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 from dataclasses import dataclass, field
 
+import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
@@ -55,6 +56,22 @@ class MeteredTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+class _AiohttpTransport(AiohttpTransport):
+    """httpx-aiohttp maps every aiohttp connection error, refused connections and failed DNS
+    look-ups included, to ``httpx.ConnectTimeout``; restore ``ConnectError`` for those."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await super().handle_async_request(request)
+        except httpx.ConnectTimeout as exc:
+            cause = exc.__cause__
+            if isinstance(cause, aiohttp.ClientConnectorError) and not isinstance(
+                cause, aiohttp.ServerTimeoutError
+            ):
+                raise httpx.ConnectError(str(cause), request=request) from cause
+            raise
+
+
 def build_client(
     *, timeout: float = 30.0, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
@@ -64,7 +81,7 @@ def build_client(
     passed in (tests pass ``httpx.MockTransport``): measured, it costs a fraction of httpx's
     own transport in CPU per request at our concurrency (benchmarks/poll_cost.py).
     """
-    inner = transport or AiohttpTransport(
+    inner = transport or _AiohttpTransport(
         limits=httpx.Limits(max_connections=64, max_keepalive_connections=32)
     )
     return httpx.AsyncClient(

@@ -264,3 +264,11 @@ async def test_high_quota_use_slows_the_next_poll(store: Store) -> None:
     assert report.ok
     assert report.retry_in is not None and report.retry_in > CHANNEL.poll_interval * 3
     assert sample(registry, "channel_monitor_api_quota_used_ratio", platform="rss") == 0.95
+
+
+async def test_refused_connections_are_connect_errors_not_timeouts() -> None:
+    from monitor.http_client import build_client as real_client
+
+    async with real_client(timeout=5) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get("http://127.0.0.1:9/")  # nothing listens on the discard port
