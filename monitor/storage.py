@@ -9,6 +9,7 @@ duplicates them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -233,13 +234,14 @@ class Store:
         if result is not None:
             new_posts = self._insert_posts(session, channel_id, result, outcome.finished_at)
             if result.profile is not None:
-                channel.name = result.profile.name or channel.name
-                channel.url = result.profile.url or channel.url
+                channel.name = _clip(result.profile.name, NAME_MAX) or channel.name
+                channel.url = _web_url(result.profile.url) or channel.url
                 if result.profile.followers is not None:
                     channel.followers = result.profile.followers
             checkpoint = result.checkpoint
-            channel.etag = checkpoint.etag
-            channel.last_modified = checkpoint.last_modified
+            # validators too long for their columns are dropped: the next poll is a full read
+            channel.etag = _fits(checkpoint.etag, ETAG_MAX)
+            channel.last_modified = _fits(checkpoint.last_modified, LAST_MODIFIED_MAX)
             channel.checkpoint_extra = (
                 json.dumps(dict(checkpoint.extra), sort_keys=True) if checkpoint.extra else None
             )
@@ -272,7 +274,7 @@ class Store:
     def _insert_posts(
         session: Session, channel_id: int, result: FetchResult, seen_at: datetime
     ) -> int:
-        incoming = {p.post_id: p for p in result.posts}  # a page may repeat a post
+        incoming = {fit_id(p.post_id): p for p in result.posts}  # a page may repeat a post
         if not incoming:
             return 0
         known: set[str] = set()
@@ -289,13 +291,13 @@ class Store:
         rows = [
             {
                 "channel_id": channel_id,
-                "post_id": p.post_id,
+                "post_id": post_id,
                 "kind": p.kind,
                 "published_at": p.published_at,
                 "first_seen_at": seen_at,
             }
-            for p in incoming.values()
-            if p.post_id not in known
+            for post_id, p in incoming.items()
+            if post_id not in known
         ]
         if rows:
             session.execute(_insert_ignoring_duplicates(session), rows)
@@ -413,6 +415,30 @@ def _id(row: Channel) -> int:
 
 def _aware(value: Any) -> datetime | None:
     return UTCDateTime().process_result_value(value, sa.engine.default.DefaultDialect())
+
+
+# Column sizes (models.py). SQLite ignores them, PostgreSQL refuses longer values, so values
+# from platforms are fitted before they are stored.
+POST_ID_MAX, NAME_MAX, URL_MAX, ETAG_MAX, LAST_MODIFIED_MAX = 500, 500, 2000, 500, 100
+
+
+def fit_id(post_id: str) -> str:
+    """A post id that fits its column: over-long ids (feed guids full of tracking parameters)
+    are replaced by a stable digest, so the post is still stored once."""
+    if len(post_id) <= POST_ID_MAX:
+        return post_id
+    return "sha256:" + hashlib.sha256(post_id.encode()).hexdigest()
+
+
+def _fits(value: str | None, limit: int) -> str | None:
+    return value if value is None or len(value) <= limit else None
+
+
+def _web_url(url: str | None) -> str | None:
+    """Only an http(s) URL that fits is kept: it is shown as a link and in a label."""
+    if not url or len(url) > URL_MAX or not url.lower().startswith(("https://", "http://")):
+        return None
+    return url
 
 
 def _clip(text: str | None, limit: int = 1000) -> str | None:

@@ -132,3 +132,20 @@ def test_prune_polls_keeps_posts(store: Store) -> None:
     store.record_poll(cid, ok(Post("1", NOW)))
     assert store.prune_polls(NOW + timedelta(seconds=1)) == 1
     assert store.count_posts(cid) == 1
+
+
+def test_values_longer_than_their_columns_are_fitted(store: Store) -> None:
+    cid = store.sync(["Gemeente A"], [channel()], NOW)[channel().key]
+    long_id = "https://a.example/nieuws?" + "utm=x&" * 200
+    result = FetchResult(
+        posts=(Post(long_id, NOW), Post(long_id, NOW)),
+        profile=Profile(name="N" * 900, url="javascript:alert(1)"),
+        checkpoint=Checkpoint(etag='"' + "e" * 600 + '"', last_modified="x" * 200),
+    )
+    outcome = PollOutcome(started_at=NOW, finished_at=NOW, requests=1, result=result)
+    assert store.record_poll(cid, outcome) == 1
+    assert store.record_poll(cid, outcome) == 0  # the digest is stable: stored once
+    record = store.channels([cid])[cid]
+    assert record.name is not None and len(record.name) <= 500
+    assert record.url is None  # not a web address
+    assert store.poll_context(cid).checkpoint.etag is None
