@@ -118,9 +118,13 @@ class PollScheduler:
             self._in_flight.discard(task)
 
     async def shutdown(self, grace: float) -> None:
-        """Stop scheduling, give polls in flight ``grace`` seconds, then cancel the rest."""
+        """Stop scheduling, give polls in flight ``grace`` seconds, then cancel the rest.
+
+        APScheduler's own shutdown cancels running jobs at once, so it only comes after the
+        drain: first pause (no new runs), then wait, then shut down.
+        """
         if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+            self._scheduler.pause()
         pending = {t for t in self._in_flight if not t.done()}
         if pending:
             _, still = await asyncio.wait(pending, timeout=grace)
@@ -128,3 +132,5 @@ class PollScheduler:
                 task.cancel()
             if still:
                 await asyncio.wait(still, timeout=1)
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
