@@ -213,7 +213,7 @@ def _validate(settings: Settings) -> int:
         table.add_row(
             c.organisation,
             c.platform,
-            c.handle + (" (parked)" if c.parked else ""),
+            c.label + (" (parked)" if c.parked else ""),
             format_duration(c.poll_interval),
             format_duration(p.inactive_after),
             format_duration(p.dormant_after),

@@ -149,7 +149,7 @@ class Poller:
         except TimeoutError:
             error = Transient(f"poll took longer than {self._timeout:.0f}s")
         except Exception as exc:  # a bug or an unforeseen payload: one channel, not the daemon
-            log.exception("unexpected error polling %s %s", platform, channel.handle)
+            log.exception("unexpected error polling %s %s", platform, channel.label)
             error = Malformed(f"unexpected {type(exc).__name__} while reading the response")
         finally:
             current_tally.reset(token)
@@ -175,7 +175,7 @@ class Poller:
         fields = {
             "organisation": channel.organisation,
             "platform": platform,
-            "channel": self._redact(channel.handle),
+            "channel": channel.label,
             "requests": tally.total,
         }
         stretched = self.pacing.interval(key, platform, channel.poll_interval)

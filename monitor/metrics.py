@@ -20,7 +20,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from connectors.errors import ERROR_KINDS
+from connectors.errors import ERROR_KINDS, safe_url
 from monitor import __version__, cadence
 from monitor.views import ChannelView
 
@@ -114,7 +114,8 @@ class ChannelCollector(Collector):
         for view in views:
             labels = (view.organisation, view.platform, view.handle)
             record, assessed, policy = view.record, view.cadence, view.policy
-            info.add_metric((*labels, record.name or view.handle, record.url or ""), 1)
+            url = safe_url(record.url) if record.url else ""  # no query string in a label
+            info.add_metric((*labels, record.name or view.handle, url), 1)
             for name in cadence.STATES:
                 state.add_metric((*labels, name.value), 1 if name == assessed.state else 0)
             if assessed.last_post_at is not None:

@@ -68,7 +68,7 @@ class PollScheduler:
                 ),
                 args=(channel_id,),
                 id=str(channel_id),
-                name=f"{channel.platform}:{channel.handle}",
+                name=f"{channel.platform}:{channel.label}",
                 next_run_time=first,
                 max_instances=1,
                 coalesce=True,

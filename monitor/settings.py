@@ -5,6 +5,8 @@ Nothing outside ``monitor.config`` reads files or the environment; everything el
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -33,20 +35,42 @@ class Policy:
     count_kinds: tuple[PostKind, ...] = ("post",)
 
 
+def channel_label(handle: str, secrets: Iterable[str]) -> str:
+    """The handle as people, labels and the database see it.
+
+    Secrets in it are masked, and a URL's query string (which may carry a key, and which the
+    metric conventions keep out of labels) is replaced by a short digest of itself, so two
+    feeds that differ only in their query stay two channels.
+    """
+    for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
+        handle = handle.replace(secret, "***")
+    base, sep, query = handle.partition("?")
+    if not sep or not handle.lower().startswith(("https://", "http://")):
+        return handle
+    query, _, _fragment = query.partition("#")
+    return f"{base}?…{hashlib.sha256(query.encode()).hexdigest()[:8]}"
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelSettings:
     """One channel of one organisation, with every override already resolved."""
 
     organisation: str
     platform: str
-    handle: str
+    handle: str  # as configured, what the connector reads; may hold a secret (a feed key)
     policy: Policy
     poll_interval: timedelta
     parked: bool = False
+    label: str = ""  # what people, metrics and the database see: see channel_label()
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", channel_label(self.handle, ()))
 
     @property
     def key(self) -> tuple[str, str, str]:
-        return (self.organisation, self.platform, self.handle)
+        """The channel's identity in the database: organisation, platform, label."""
+        return (self.organisation, self.platform, self.label)
 
 
 @dataclass(frozen=True, slots=True)

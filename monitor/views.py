@@ -41,7 +41,7 @@ class ChannelView:
 
     @property
     def handle(self) -> str:
-        return self.settings.handle
+        return self.settings.label  # secrets masked, no query string
 
     @property
     def policy(self) -> Policy:

@@ -1197,3 +1197,22 @@ def test_missing_csv(tmp_path: Path) -> None:
     problem = only(tmp_path, '[monitor]\norganisations_file = "orgs.csv"\n')
     assert problem.key == "monitor.organisations_file"
     assert problem.message == f"cannot read {tmp_path / 'orgs.csv'}: No such file or directory"
+
+
+def test_a_key_inside_a_feed_url_stays_out_of_labels_and_the_database(tmp_path: Path) -> None:
+    from monitor.config import load_settings
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[[organisation]]\nname = "Intranet"\n'
+        'rss = ["https://intranet.example/feed?key=${FEED_KEY}", "https://example.nl/?feed=rss2"]\n'
+    )
+    settings = load_settings(config, {"FEED_KEY": "s3cr3t-feed-key"}, supported=frozenset({"rss"}))
+    keyed, plain = settings.channels
+    assert keyed.handle == "https://intranet.example/feed?key=s3cr3t-feed-key"  # what is read
+    assert "s3cr3t-feed-key" in settings.secrets
+    for channel in (keyed, plain):
+        assert "?" in channel.label
+        assert "key=" not in channel.label and "feed=" not in channel.label
+        assert channel.key[2] == channel.label  # the database never sees the handle
+    assert keyed.label.startswith("https://intranet.example/feed?…")

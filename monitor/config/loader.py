@@ -41,6 +41,7 @@ from monitor.settings import (
     PlatformSettings,
     Policy,
     Settings,
+    channel_label,
 )
 
 _ENV_PREFIX = "CHANNEL_MONITOR_"
@@ -111,6 +112,7 @@ class _Loader(_LoadState):
                     organisation=channel.organisation,
                     platform=channel.platform,
                     handle=channel.handle,
+                    label=channel_label(channel.handle, self.secrets),
                     policy=self._resolve(per_platform[channel.platform], layer),
                     poll_interval=interval or monitor.poll_interval,
                     parked=channel.parked,
@@ -149,7 +151,12 @@ class _Loader(_LoadState):
     def _expanded(self, value: object, key: str) -> object:
         if isinstance(value, str):
             try:
-                return _expand(value, self.env)
+                used: list[str] = []
+                expanded = _expand(value, self.env, used)
+                if key.startswith("organisation"):
+                    # a variable inside a handle (a feed URL's key=…) is kept out of labels
+                    self.secrets.update(v for v in used if v)
+                return expanded
             except ValueError as exc:
                 self.problem(self.file, key, str(exc))
                 return _BROKEN

@@ -39,7 +39,9 @@ _REFERENCE = re.compile(r"\$(\$|\{[^}]*\}?)")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def _expand(text: str, env: Mapping[str, str]) -> str:
+def _expand(text: str, env: Mapping[str, str], used: list[str] | None = None) -> str:
+    """``text`` with ``${NAME}`` expanded (``$$`` is a ``$``); substituted values go to ``used``."""
+
     def one(match: re.Match[str]) -> str:
         reference = match.group(1)
         if reference == "$":
@@ -49,6 +51,8 @@ def _expand(text: str, env: Mapping[str, str]) -> str:
             raise _Invalid("bad ${...} reference: write ${NAME} for a variable, $$ for a $")
         if name not in env:
             raise _Invalid(f"environment variable {name} is not set")
+        if used is not None:
+            used.append(env[name])
         return env[name]
 
     return _REFERENCE.sub(one, text)
