@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import ClassVar, Literal
@@ -85,9 +86,11 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -95,7 +98,10 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     current = now or datetime.now(UTC)
-    return max(0.0, (when - current).total_seconds())
+    try:
+        return max(0.0, (when - current).total_seconds())
+    except OverflowError:
+        return None
 
 
 def error_for_status(response: httpx.Response, detail: str | None = None) -> ConnectorError | None:

@@ -29,7 +29,9 @@ def channel_json(view: ChannelView) -> dict[str, Any]:
         "url": record.url,
         "state": assessed.state.value,
         "last_post_at": rfc3339(assessed.last_post_at),
-        "silence_seconds": assessed.silence.total_seconds() if assessed.silence else None,
+        "silence_seconds": (
+            assessed.silence.total_seconds() if assessed.silence is not None else None
+        ),
         "posts_7d": assessed.recent_posts.get("7d", 0),
         "posts_30d": assessed.recent_posts.get("30d", 0),
         "posts_90d": assessed.recent_posts.get("90d", 0),
@@ -53,9 +55,13 @@ def channel_json(view: ChannelView) -> dict[str, Any]:
 
 
 def exit_status(views: Sequence[ChannelView]) -> int:
-    """0 all active or parked; 3 some channel could not be polled; else 1 if some is flagged."""
+    """0 all active or parked; 3 some channel could not be polled; else 1 if some is flagged.
+
+    Parked channels count as fine whatever their state: they are kept only to hold the name
+    (a parked page that no longer exists cannot be read, and that is expected).
+    """
     if any(v.record.last_poll_ok is not True for v in views if not v.settings.parked):
         return EXIT_UNREADABLE
-    if any(v.state not in OK_STATES for v in views):
+    if any(v.state not in OK_STATES for v in views if not v.settings.parked):
         return EXIT_FLAGGED
     return EXIT_OK

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -32,6 +33,7 @@ Clock = Callable[[], datetime]
 
 FUTURE_TOLERANCE = timedelta(hours=1)
 FIRST_RETRY = timedelta(minutes=1)
+MAX_RETRY_AFTER = timedelta(days=1)
 
 
 def utcnow() -> datetime:
@@ -53,8 +55,9 @@ def backoff(failures: int, interval: timedelta, retry_after: float | None) -> ti
     """When to retry after ``failures`` retryable failures in a row: doubling from a minute,
     never beyond the channel's interval, never sooner than the platform asked."""
     delay = min(FIRST_RETRY * (1 << min(max(0, failures - 1), 20)), interval)
-    if retry_after is not None:
-        delay = max(delay, timedelta(seconds=retry_after))
+    if retry_after is not None and math.isfinite(retry_after):
+        # a platform-wide pause follows from this: never longer than a day, whatever was asked
+        delay = max(delay, timedelta(seconds=min(retry_after, MAX_RETRY_AFTER.total_seconds())))
     return delay * random.uniform(1.0, 1.1)  # noqa: S311  (spreading, not security)
 
 

@@ -272,3 +272,13 @@ async def test_refused_connections_are_connect_errors_not_timeouts() -> None:
     async with real_client(timeout=5) as client:
         with pytest.raises(httpx.ConnectError):
             await client.get("http://127.0.0.1:9/")  # nothing listens on the discard port
+
+
+def test_an_absurd_retry_after_is_capped_at_a_day() -> None:
+    from connectors.errors import parse_retry_after
+    from monitor.jobs import MAX_RETRY_AFTER
+
+    assert parse_retry_after("inf") is None
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT") is not None
+    assert backoff(1, timedelta(hours=6), 1e12) <= MAX_RETRY_AFTER * 1.1
+    assert backoff(1, timedelta(hours=6), float("inf")) <= timedelta(hours=6)
