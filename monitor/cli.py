@@ -19,7 +19,13 @@ from connectors.registry import supported_platforms
 from monitor import __version__
 from monitor.api import EXIT_OK, EXIT_USAGE, channel_json, exit_status
 from monitor.app import StartupError, open_runtime, run_daemon
-from monitor.config import ConfigError, format_duration, load_settings, resolve_config_path
+from monitor.config import (
+    ConfigError,
+    format_duration,
+    listen_address,
+    load_settings,
+    resolve_config_path,
+)
 from monitor.jobs import utcnow
 from monitor.logs import configure as configure_logging
 from monitor.redact import Redactor
@@ -84,6 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
+        if getattr(args, "listen", None):
+            try:
+                listen_address(args.listen)
+            except ValueError as exc:
+                raise UsageError(f"--listen {args.listen}: {exc}") from None
         if args.command == "demo":
             from monitor.demo import run_demo  # noqa: PLC0415  (only the demo needs the fakes)
 

@@ -61,3 +61,11 @@ def test_unwritable_database_directory_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "does not exist" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_bad_listen_option_is_a_usage_error(tmp_path: Path) -> None:
+    for bad in ("garbage", "127.0.0.1:99999"):
+        result = cli("run", "--listen", bad, env={"CHANNEL_MONITOR_CONFIG": "config.toml"})
+        assert result.returncode == 2, result.stderr
+        assert "--listen" in result.stderr
+        assert "Traceback" not in result.stderr

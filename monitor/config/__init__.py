@@ -17,11 +17,13 @@ from monitor.config.loader import DEFAULT_API_VERSIONS as DEFAULT_API_VERSIONS
 from monitor.config.loader import DEFAULT_BASE_URLS as DEFAULT_BASE_URLS
 from monitor.config.loader import load_settings, resolve_config_path
 from monitor.config.tables import ConfigError, Problem
+from monitor.config.values import listen_address
 
 __all__ = [
     "ConfigError",
     "Problem",
     "format_duration",
+    "listen_address",
     "load_settings",
     "parse_duration",
     "resolve_config_path",

@@ -158,6 +158,11 @@ _LISTEN = re.compile(r"(?:\[(?P<v6>[^\]]*)\]|(?P<host>[^:\[\]]*)):(?P<port>\d+)"
 _HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 
 
+def listen_address(text: str) -> str:
+    """A ``host:port`` to listen on (``--listen``), or ValueError saying what is wrong."""
+    return _listen(text)
+
+
 def _listen(value: object) -> str:
     text = _string(value)
     if (match := _LISTEN.fullmatch(text)) is None:
