@@ -91,8 +91,7 @@ async def measure(
                 f"[platforms.{platform}]\nconcurrency = 16\n{section.format(base=base)}\n{orgs}"
             )
             settings = load_settings(config, {}, supported=supported_platforms())
-            made_transport = transport() if transport else None
-            async with open_runtime(settings, transport=made_transport) as runtime:
+            async with open_runtime(settings, transport=transport) as runtime:
                 await runtime.poll_all()  # the first, full read
                 before = requests(runtime)
                 cpu, wall = time.process_time(), time.perf_counter()

@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 from aiohttp import web
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from sqlalchemy.engine import make_url
@@ -28,7 +29,7 @@ from monitor.pacing import Pacing
 from monitor.redact import Redactor
 from monitor.scheduler import PollScheduler
 from monitor.settings import PLATFORMS, ChannelSettings, Settings
-from monitor.storage import ChannelKey, StorageError, Store
+from monitor.storage import ChannelKey, DbCall, StorageError, Store, describe_error
 from monitor.web import build_app
 
 log = logging.getLogger("channel_monitor")
@@ -48,16 +49,13 @@ class Runtime:
     settings: Settings
     store: Store
     ids: dict[ChannelKey, int]
-    client: httpx.AsyncClient
+    clients: dict[str, httpx.AsyncClient]  # one per platform: its own timeout and pool
     poller: Poller
     instruments: Instruments
     registry: CollectorRegistry
     executor: ThreadPoolExecutor
     clock: Callable[[], datetime]
-
-    async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run a store call on the single database thread (one writer, never the event loop)."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+    db: DbCall  # runs a Store method on the single database thread (one writer, not the loop)
 
     def channels(self) -> list[tuple[ChannelSettings, int]]:
         return [(c, self.ids[c.key]) for c in self.settings.channels]
@@ -83,32 +81,40 @@ async def open_runtime(
     settings: Settings,
     *,
     clock: Callable[[], datetime] = utcnow,
-    transport: httpx.AsyncBaseTransport | None = None,
+    transport: Callable[[], httpx.AsyncBaseTransport] | None = None,
 ) -> AsyncIterator[Runtime]:
-    """Open the database (migrated, synced with the configuration) and the HTTP client."""
+    """Open the database (migrated, synced with the configuration) and the HTTP clients."""
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db")
     loop = asyncio.get_running_loop()
+
+    def db(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+        return loop.run_in_executor(executor, fn, *args)
+
     try:
-        store = await loop.run_in_executor(executor, Store, settings.monitor.database)
-        await loop.run_in_executor(executor, store.migrate)
-        ids = await loop.run_in_executor(
-            executor, store.sync, settings.organisations, settings.channels, clock()
-        )
-    except StorageError as exc:
+        store = await db(Store, settings.monitor.database)
+        await db(store.migrate)
+        ids = await db(store.sync, settings.organisations, settings.channels, clock())
+    except (StorageError, sa.exc.SQLAlchemyError) as exc:
         executor.shutdown(wait=False)
-        raise StartupError(str(exc)) from None
+        message = str(exc) if isinstance(exc, StorageError) else describe_error(exc)
+        raise StartupError(message) from None
     registry = CollectorRegistry()
     used = sorted({c.platform for c in settings.channels})
     instruments = Instruments(registry, used or list(PLATFORMS))
-    timeout = max(p.timeout for p in settings.platforms.values()).total_seconds()
-    client = build_client(timeout=timeout, transport=transport)
+    clients = {
+        p: build_client(
+            timeout=settings.platforms[p].timeout.total_seconds(),
+            transport=transport() if transport else None,
+        )
+        for p in used
+    }
     connectors: dict[str, Connector] = {
-        p: CONNECTORS[p](client, settings.platforms[p].options) for p in used
+        p: CONNECTORS[p](clients[p], settings.platforms[p].options) for p in used
     }
     poller = Poller(
         connectors=connectors,
         store=store,
-        db=lambda fn, *args: loop.run_in_executor(executor, fn, *args),
+        db=db,
         instruments=instruments,
         redactor=Redactor(settings.secrets),
         concurrency={p: settings.platforms[p].concurrency for p in used},
@@ -116,11 +122,14 @@ async def open_runtime(
         pacing=Pacing({p: s.slow_down_at for p, s in settings.platforms.items()}),
         clock=clock,
     )
-    runtime = Runtime(settings, store, ids, client, poller, instruments, registry, executor, clock)
+    runtime = Runtime(
+        settings, store, ids, clients, poller, instruments, registry, executor, clock, db
+    )
     try:
         yield runtime
     finally:
-        await client.aclose()
+        for client in clients.values():
+            await client.aclose()
         await loop.run_in_executor(executor, store.close)
         executor.shutdown(wait=True)
 

@@ -11,10 +11,9 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from connectors.base import ChannelRef, Connector, FetchResult, Post
 from connectors.errors import ConnectorError, Malformed, RateLimited, Transient
@@ -23,12 +22,11 @@ from monitor.metrics import Instruments
 from monitor.pacing import Pacing, gate_key
 from monitor.redact import Redactor
 from monitor.settings import ChannelSettings
-from monitor.storage import PollContext, PollOutcome, Store
+from monitor.storage import DbCall, PollContext, PollOutcome, Store
 from monitor.writer import PollWriter
 
 log = logging.getLogger("channel_monitor.poll")
 
-DbCall = Callable[..., Awaitable[Any]]
 Clock = Callable[[], datetime]
 
 FUTURE_TOLERANCE = timedelta(hours=1)

@@ -27,11 +27,10 @@ from monitor.notify_message import body, logged_json
 from monitor.notify_store import Claim, ClaimedDelivery, NotificationStore
 from monitor.redact import Redactor
 from monitor.settings import Settings, WebhookSettings
-from monitor.storage import ChannelKey, Store
+from monitor.storage import ChannelKey, DbCall, Store
 
 log = logging.getLogger("channel_monitor.notify")
 
-DbCall = Callable[..., Awaitable[Any]]
 WEBHOOK_TIMEOUT = 10.0  # seconds for one POST
 
 

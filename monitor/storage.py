@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +30,8 @@ from connectors.base import Checkpoint, FetchResult
 from monitor.models import Channel, Organisation, Poll, Post, UTCDateTime
 from monitor.settings import ChannelSettings
 
-ChannelKey = tuple[str, str, str]  # organisation, platform, handle
+ChannelKey = tuple[str, str, str]  # organisation, platform, label
+DbCall = Callable[..., Awaitable[Any]]  # runs a Store method on the database thread
 
 _MIGRATIONS = str(Path(__file__).with_name("migrations"))
 
@@ -135,7 +136,7 @@ class Store:
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         except sa.exc.SQLAlchemyError as exc:
-            raise StorageError(f"cannot migrate the database: {_describe(exc)}") from None
+            raise StorageError(f"cannot migrate the database: {describe_error(exc)}") from None
 
     def ping(self) -> None:
         """Raise ``StorageError`` unless the database answers."""
@@ -143,7 +144,7 @@ class Store:
             with self.engine.connect() as connection:
                 connection.execute(sa.text("SELECT 1"))
         except sa.exc.SQLAlchemyError as exc:
-            raise StorageError(f"database does not answer: {_describe(exc)}") from None
+            raise StorageError(f"database does not answer: {describe_error(exc)}") from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -447,6 +448,7 @@ def _clip(text: str | None, limit: int = 1000) -> str | None:
     return text[: limit - 1] + "…"
 
 
-def _describe(exc: sa.exc.SQLAlchemyError) -> str:
+def describe_error(exc: sa.exc.SQLAlchemyError) -> str:
+    """The first line of what the database said, for one-line error messages."""
     original = getattr(exc, "orig", None)
     return str(original if original is not None else exc).splitlines()[0]

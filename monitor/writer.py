@@ -8,12 +8,9 @@ batch that fails is retried one poll at a time, so one bad poll never loses the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any
 
-from monitor.storage import PollOutcome, Store
+from monitor.storage import DbCall, PollOutcome, Store
 
-DbCall = Callable[..., Awaitable[Any]]
 _Pending = tuple[int, PollOutcome, "asyncio.Future[int]"]
 
 
