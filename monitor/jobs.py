@@ -167,7 +167,12 @@ class Poller:
             error_reason=error.kind if error else None,
             error_detail=detail,
         )
-        new_posts = await self._writer.record(channel_id, outcome)
+        try:
+            new_posts = await self._writer.record(channel_id, outcome)
+        except Exception:  # the database, not the platform: try again at the next interval
+            log.exception("could not store the poll of %s %s", platform, channel.label)
+            self._contexts.pop(channel_id, None)  # re-read what was stored next time
+            return PollReport(ok=False, error=Transient("the poll could not be stored"))
         self._contexts[channel_id] = advance(context, outcome)
         ratio = self._observe(platform, tally, time.perf_counter() - t0, result, error)
         if ratio is not None:

@@ -119,7 +119,11 @@ def create_db_engine(url: str) -> Engine:
 
 
 class Store:
-    """Synchronous access to the database. The daemon calls it from one worker thread."""
+    """Synchronous access to the database.
+
+    The daemon writes from one worker thread (``DbCall``); reads for scrapes and pages run in
+    other threads beside it (SQLite's WAL lets readers and the writer work at once).
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
