@@ -22,7 +22,7 @@ from typing import Any
 import feedparser
 import httpx
 
-from connectors.base import Checkpoint, Post
+from connectors.base import Checkpoint
 from connectors.errors import Malformed, raise_for_status, safe_url, transport_errors
 
 MAX_FEED_BYTES = 10 * 1024 * 1024
@@ -247,14 +247,3 @@ def entry_id(entry: FeedEntry) -> str:
         return entry.link
     text = f"{entry.title}\x00{entry.summary}".encode()
     return "sha1:" + hashlib.sha1(text, usedforsecurity=False).hexdigest()
-
-
-def unique(posts: list[Post]) -> tuple[Post, ...]:
-    """Posts with repeated ids dropped (feeds do repeat a guid); the first occurrence wins."""
-    seen: set[str] = set()
-    kept: list[Post] = []
-    for post in posts:
-        if post.post_id not in seen:
-            seen.add(post.post_id)
-            kept.append(post)
-    return tuple(kept)

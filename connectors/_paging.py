@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from connectors.base import Checkpoint, FetchResult, Post, Profile
+from connectors.base import Checkpoint, FetchResult, Post, Profile, unique_posts
 from connectors.errors import Malformed
 
 RESUME_KEYS = ("resume", "resume_since")  # what a ``Resume`` occupies in ``Checkpoint.extra``
@@ -142,7 +142,7 @@ async def catch_up(
         resume = Resume(rest.pending, previous.bound) if rest.pending else None
     else:
         resume = None
-    return _unique(posts), resume
+    return unique_posts(posts), resume
 
 
 async def _walk_from(
@@ -169,14 +169,6 @@ def unchanged(
         not_modified=True,
         quota_used_ratio=quota_used_ratio,
     )
-
-
-def _unique(posts: list[Post]) -> tuple[Post, ...]:
-    """Each post once, where it was first seen (offsets shift, a pinned post comes twice)."""
-    seen: dict[str, Post] = {}
-    for post in posts:
-        seen.setdefault(post.post_id, post)
-    return tuple(seen.values())
 
 
 def wider_bound(a: datetime | None, b: datetime | None) -> datetime | None:

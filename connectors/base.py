@@ -7,7 +7,7 @@ sleep, retry, log secrets or touch the database; the daemon does all of that.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import ClassVar, Literal, Protocol
@@ -103,6 +103,15 @@ class Connector(Protocol):
     def public_url(self, channel: ChannelRef) -> str | None:
         """The channel's public web address, for people; never carries a token."""
         ...
+
+
+def unique_posts(posts: Iterable[Post]) -> tuple[Post, ...]:
+    """Each post once, where it was first seen (feeds repeat a guid, pages shift, a pinned
+    post comes twice)."""
+    seen: dict[str, Post] = {}
+    for post in posts:
+        seen.setdefault(post.post_id, post)
+    return tuple(seen.values())
 
 
 def utc(value: datetime) -> datetime:

@@ -7,8 +7,16 @@ from typing import ClassVar
 
 import httpx
 
-from connectors._feed import entry_id, read_feed, unique
-from connectors.base import ChannelRef, Checkpoint, FetchResult, PlatformOptions, Post, Profile
+from connectors._feed import entry_id, read_feed
+from connectors.base import (
+    ChannelRef,
+    Checkpoint,
+    FetchResult,
+    PlatformOptions,
+    Post,
+    Profile,
+    unique_posts,
+)
 from connectors.errors import ChannelNotFound
 
 
@@ -36,7 +44,7 @@ class RssConnector:
         # A feed's own publication date, else its last change: Atom feeds may carry only <updated>.
         posts = [Post(entry_id(e), e.published or e.updated) for e in feed.entries]
         return FetchResult(
-            posts=unique(posts),
+            posts=unique_posts(posts),
             profile=Profile(name=feed.title, url=feed.link),
             checkpoint=validators,
         )

@@ -8,8 +8,16 @@ from typing import ClassVar
 
 import httpx
 
-from connectors._feed import FeedEntry, entry_id, read_feed, unique
-from connectors.base import ChannelRef, Checkpoint, FetchResult, PlatformOptions, Post, Profile
+from connectors._feed import FeedEntry, entry_id, read_feed
+from connectors.base import (
+    ChannelRef,
+    Checkpoint,
+    FetchResult,
+    PlatformOptions,
+    Post,
+    Profile,
+    unique_posts,
+)
 from connectors.errors import ChannelNotFound
 
 DEFAULT_BASE_URL = "https://www.youtube.com"
@@ -44,7 +52,7 @@ class YouTubeConnector:
         # <published> only: an entry's <updated> moves on every title edit or view-count refresh.
         posts = [Post(_video_id(e), e.published) for e in feed.entries]
         return FetchResult(
-            posts=unique(posts),
+            posts=unique_posts(posts),
             profile=Profile(name=feed.title, url=self.public_url(channel) or feed.link),
             checkpoint=validators,
         )
