@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from connectors.base import Connector
 from connectors.registry import CONNECTORS
 from monitor import views
+from monitor.config import ConfigError
 from monitor.http_client import build_client
 from monitor.jobs import Poller, PollReport, utcnow
 from monitor.metrics import ChannelCollector, Instruments
@@ -139,18 +140,55 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104  (an explicit ":9184")
 
 
+async def serve(
+    settings: Settings,
+    *,
+    reload: Callable[[], Settings] | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> None:
+    """The daemon until SIGTERM/SIGINT; on SIGHUP, ``reload()`` reads the configuration again.
+
+    A valid new configuration restarts the daemon in-process on it (polls in flight finish,
+    the schedule is rebuilt from the stored poll times, HTTP is back within a second); an
+    invalid one is logged, problem by problem, and the daemon carries on unchanged.
+    """
+    current: Settings | None = settings
+    while current is not None:
+        current = await run_daemon(current, reload=reload, clock=clock)
+
+
 async def run_daemon(
     settings: Settings,
     *,
     stop: asyncio.Event | None = None,
+    reload: Callable[[], Settings] | None = None,
     clock: Callable[[], datetime] = utcnow,
-) -> None:
-    """Schedule polls and serve HTTP until SIGTERM/SIGINT (or ``stop`` is set)."""
+) -> Settings | None:
+    """Schedule polls and serve HTTP until SIGTERM/SIGINT (or ``stop`` is set).
+
+    Returns the new settings when SIGHUP brought a valid new configuration, else None.
+    """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    reloaded: list[Settings] = []
+
+    def on_hangup() -> None:
+        if reload is None:
+            return
+        try:
+            reloaded[:] = [reload()]
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("configuration not reloaded: %s", problem)  # noqa: TRY400  (no traceback)
+            return
+        log.info("configuration reloaded; restarting the schedule")
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGHUP, on_hangup)
 
     async with open_runtime(settings, clock=clock) as runtime:
         runtime.registry.register(ChannelCollector(runtime.snapshot_now))
@@ -226,7 +264,10 @@ async def run_daemon(
             if notifier is not None:
                 await notifier.shutdown(grace=SHUTDOWN_GRACE)
             await runner.cleanup()
+    if reloaded:
+        return reloaded[0]
     log.info("stopped")
+    return None
 
 
 def _safe_db(url: str) -> str:

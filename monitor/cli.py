@@ -18,7 +18,7 @@ from rich.table import Table
 from connectors.registry import supported_platforms
 from monitor import __version__
 from monitor.api import EXIT_OK, EXIT_USAGE, channel_json, exit_status
-from monitor.app import StartupError, open_runtime, run_daemon
+from monitor.app import StartupError, open_runtime, serve
 from monitor.config import (
     ConfigError,
     format_duration,
@@ -112,7 +112,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             Redactor(settings.secrets),
         )
         if args.command == "run":
-            asyncio.run(run_daemon(settings))
+            listen = args.listen
+
+            def reload() -> Settings:
+                fresh = _load(args.config)
+                if listen:  # the command line still wins
+                    monitor = dataclasses.replace(fresh.monitor, listen=listen)
+                    fresh = dataclasses.replace(fresh, monitor=monitor)
+                return fresh
+
+            asyncio.run(serve(settings, reload=reload))
             return EXIT_OK
         if args.command in ("check", "status"):
             views = asyncio.run(_views(settings, poll=args.command == "check"))
