@@ -24,6 +24,7 @@ from monitor import views
 from monitor.config import ConfigError
 from monitor.http_client import build_client
 from monitor.jobs import Poller, PollReport, utcnow
+from monitor.leader import Leadership, leadership_for
 from monitor.metrics import ChannelCollector, Instruments
 from monitor.notify_job import event_feed, start_notifier
 from monitor.pacing import Pacing
@@ -37,6 +38,7 @@ log = logging.getLogger("channel_monitor")
 
 SHUTDOWN_GRACE = 5.0  # seconds polls in flight get to finish on SIGTERM (Docker waits 10)
 POLL_RETENTION = timedelta(days=400)
+LEADER_CHECK = timedelta(seconds=5)  # how often a standby tries the lock (and a leader checks it)
 
 
 class StartupError(Exception):
@@ -194,22 +196,14 @@ async def run_daemon(
         runtime.registry.register(ChannelCollector(runtime.snapshot_now))
         for collector in (ProcessCollector, PlatformCollector, GCCollector):
             collector(registry=runtime.registry)
-        contexts = await runtime.db(
-            lambda: {i: runtime.store.poll_context(i) for _, i in runtime.channels()}
-        )
-        last_polls = {
-            i: ctx.last_poll_at
-            for i, ctx in contexts.items()
-            if ctx.last_poll_at is not None and ctx.last_poll_ok
-        }
         scheduler = PollScheduler(
             runtime.poller,
             runtime.channels(),
             jitter=settings.monitor.jitter,
             clock=clock,
-            last_polls=last_polls,
             daily=lambda: runtime.db(runtime.store.prune_polls, clock() - POLL_RETENTION),
         )
+        lock = leadership_for(settings.monitor.database, runtime.store.engine)
 
         async def ready() -> bool:
             try:
@@ -237,7 +231,8 @@ async def run_daemon(
             raise StartupError(
                 f"cannot listen on {settings.monitor.listen}: {exc.strerror}"
             ) from None
-        scheduler.start()
+        scheduler.start(poll=False)
+        leading = asyncio.create_task(_lead(runtime, scheduler, lock, stop))
         notifier = start_notifier(  # None unless [notify] has a webhook
             settings,
             store=runtime.store,
@@ -260,7 +255,10 @@ async def run_daemon(
             await stop.wait()
         finally:
             log.info("stopping")
+            leading.cancel()
+            await asyncio.gather(leading, return_exceptions=True)
             await scheduler.shutdown(grace=SHUTDOWN_GRACE)
+            await asyncio.to_thread(lock.release)
             if notifier is not None:
                 await notifier.shutdown(grace=SHUTDOWN_GRACE)
             await runner.cleanup()
@@ -268,6 +266,33 @@ async def run_daemon(
         return reloaded[0]
     log.info("stopped")
     return None
+
+
+async def _lead(
+    runtime: Runtime, scheduler: PollScheduler, lock: Leadership, stop: asyncio.Event
+) -> None:
+    """Poll while this daemon holds the database's leader lock; stand by otherwise."""
+    leading: bool | None = None  # unknown until the first check
+    while not stop.is_set():
+        try:
+            holds = await asyncio.to_thread(lock.hold)
+        except Exception:
+            log.exception("could not check the leader lock")
+            holds = False
+        if holds and not leading:
+            last_polls = await runtime.db(runtime.store.last_successful_polls)
+            scheduler.schedule(last_polls)
+            log.info("leading: this daemon polls the channels")
+        elif not holds and leading is not False:
+            scheduler.unschedule()
+            log.warning(
+                "standing by: another channel-monitor polls this database; this one serves "
+                "what it stores and takes over if it stops"
+            )
+        leading = holds
+        runtime.instruments.leader.set(1 if holds else 0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), LEADER_CHECK.total_seconds())
 
 
 def _safe_db(url: str) -> str:

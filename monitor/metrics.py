@@ -66,6 +66,11 @@ class Instruments:
             ("platform",),
             registry=registry,
         )
+        self.leader = Gauge(
+            f"{PREFIX}_leader",
+            "1 if this daemon polls the channels; 0 while another one on the same database does.",
+            registry=registry,
+        )
         for platform in platforms:  # series known in advance are exported as 0
             for reason in ERROR_KINDS:
                 self.poll_errors.labels(platform, reason)

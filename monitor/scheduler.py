@@ -47,14 +47,35 @@ class PollScheduler:
     def running(self) -> bool:
         return bool(self._scheduler.running)
 
-    def start(self) -> None:
-        """Add one job per channel and start; must run inside the event loop."""
+    @property
+    def polling(self) -> bool:
+        """Whether channel jobs are scheduled (this daemon leads the database)."""
+        return any(job.id != "housekeeping" for job in self._scheduler.get_jobs())
+
+    def start(self, *, poll: bool = True) -> None:
+        """Start; with ``poll`` also schedule every channel. Must run inside the event loop."""
+        if poll:
+            self.schedule(self._last_polls)
+        if self._daily is not None:
+            self._scheduler.add_job(
+                self._housekeeping,
+                IntervalTrigger(hours=24, timezone="UTC"),
+                id="housekeeping",
+                next_run_time=self._clock() + timedelta(minutes=10),
+                max_instances=1,
+                coalesce=True,
+            )
+        self._scheduler.start()
+
+    def schedule(self, last_polls: dict[int, datetime]) -> None:
+        """Add (or replace) one job per channel, keeping each channel's rhythm from its last
+        successful poll, and spreading the ones that are due over the first seconds."""
         now = self._clock()
         count = max(1, len(self._channels))
         spread = min(self._jitter, START_SPREAD)
         for index, (channel_id, channel) in enumerate(self._channels.items()):
             interval = channel.poll_interval
-            last = self._last_polls.get(channel_id)
+            last = last_polls.get(channel_id)
             if last is not None and last + interval > now:
                 first = last + interval  # polled recently: keep its rhythm across restarts
             else:
@@ -73,18 +94,17 @@ class PollScheduler:
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=max(1, int(interval.total_seconds() / 2)),
+                replace_existing=True,
             )
-        if self._daily is not None:
-            self._scheduler.add_job(
-                self._housekeeping,
-                IntervalTrigger(hours=24, timezone="UTC"),
-                id="housekeeping",
-                next_run_time=now + timedelta(minutes=10),
-                max_instances=1,
-                coalesce=True,
-            )
-        self._scheduler.start()
         log.info("scheduled %d channels", len(self._channels))
+
+    def unschedule(self) -> None:
+        """Stop scheduling channel polls (polls in flight finish); housekeeping stays."""
+        for channel_id in self._channels:
+            job = self._scheduler.get_job(str(channel_id))
+            if job is not None:
+                job.remove()
+        log.info("unscheduled %d channels", len(self._channels))
 
     async def _housekeeping(self) -> None:
         assert self._daily is not None
@@ -109,7 +129,11 @@ class PollScheduler:
                 self.polls_completed += 1
                 if report.retry_in is not None:
                     when = self._clock() + report.retry_in
-            if when is not None and self._scheduler.running:
+            if (
+                when is not None
+                and self._scheduler.running
+                and self._scheduler.get_job(str(channel_id)) is not None  # still leading
+            ):
                 self._scheduler.modify_job(str(channel_id), next_run_time=when)
         except Exception:
             # never let one channel's trouble reach APScheduler, which would only log it

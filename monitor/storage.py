@@ -308,6 +308,16 @@ class Store:
             session.execute(_insert_ignoring_duplicates(session), rows)
         return len(rows)
 
+    def last_successful_polls(self) -> dict[int, datetime]:
+        """When each channel whose last poll succeeded was polled (to keep its rhythm)."""
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(Channel.id, Channel.last_poll_at).where(
+                    col(Channel.last_poll_ok).is_(True), col(Channel.last_poll_at).is_not(None)
+                )
+            ).all()
+            return {int(i): at for i, at in rows if i is not None and at is not None}
+
     def prune_polls(self, before: datetime) -> int:
         """Delete poll rows older than ``before`` (posts are never pruned)."""
         with Session(self.engine) as session:

@@ -112,6 +112,10 @@ class Daemon:
                 samples.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
         return samples
 
+    async def metrics_value(self, name: str, **labels: str) -> float | None:
+        """One sample of ``name`` as the daemon serves it now (None when absent)."""
+        return value(await self.metrics(), name, **labels)
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
         assert self.proc is not None
         if self.proc.poll() is None:
