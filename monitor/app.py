@@ -28,10 +28,11 @@ from monitor.leader import Leadership, leadership_for
 from monitor.metrics import ChannelCollector, Instruments
 from monitor.notify_job import event_feed, start_notifier
 from monitor.pacing import Pacing
+from monitor.records import ChannelKey, DbCall
 from monitor.redact import Redactor
 from monitor.scheduler import PollScheduler
 from monitor.settings import PLATFORMS, ChannelSettings, Settings
-from monitor.storage import ChannelKey, DbCall, StorageError, Store, describe_error
+from monitor.storage import StorageError, Store, describe_error
 from monitor.web import build_app
 
 log = logging.getLogger("channel_monitor")

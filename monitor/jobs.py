@@ -20,9 +20,10 @@ from connectors.errors import ConnectorError, Malformed, RateLimited, Transient
 from monitor.http_client import RequestTally, current_tally
 from monitor.metrics import Instruments
 from monitor.pacing import Pacing, gate_key
+from monitor.records import DbCall, PollContext, PollOutcome
 from monitor.redact import Redactor
 from monitor.settings import ChannelSettings
-from monitor.storage import DbCall, PollContext, PollOutcome, Store
+from monitor.storage import Store
 from monitor.writer import PollWriter
 
 log = logging.getLogger("channel_monitor.poll")

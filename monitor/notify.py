@@ -30,8 +30,8 @@ from typing import Any
 
 from monitor.api import rfc3339
 from monitor.cadence import ActivityState
+from monitor.records import PostTime
 from monitor.settings import NotifySettings
-from monitor.storage import PostTime
 from monitor.views import ChannelView
 
 

@@ -25,9 +25,10 @@ from monitor.http_client import USER_AGENT
 from monitor.metrics import PREFIX
 from monitor.notify_message import body, logged_json
 from monitor.notify_store import Claim, ClaimedDelivery, NotificationStore
+from monitor.records import ChannelKey, DbCall
 from monitor.redact import Redactor
 from monitor.settings import Settings, WebhookSettings
-from monitor.storage import ChannelKey, DbCall, Store
+from monitor.storage import Store
 
 log = logging.getLogger("channel_monitor.notify")
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,70 +27,14 @@ from sqlmodel import Session, col, select
 
 from connectors.base import Checkpoint, FetchResult
 from monitor.models import Channel, Organisation, Poll, Post, UTCDateTime
+from monitor.records import ChannelKey, ChannelRecord, PollContext, PollOutcome, PostTime
 from monitor.settings import ChannelSettings
-
-ChannelKey = tuple[str, str, str]  # organisation, platform, label
-DbCall = Callable[..., Awaitable[Any]]  # runs a Store method on the database thread
 
 _MIGRATIONS = str(Path(__file__).with_name("migrations"))
 
 
 class StorageError(Exception):
     """The database cannot be opened or used; the message says which and why."""
-
-
-@dataclass(frozen=True, slots=True)
-class PollOutcome:
-    """What one poll did, as the shell hands it to the store."""
-
-    started_at: datetime
-    finished_at: datetime
-    requests: int
-    result: FetchResult | None = None  # set when the poll succeeded
-    error_reason: str | None = None  # the ConnectorError kind when it failed
-    error_detail: str | None = None  # already redacted
-
-    @property
-    def ok(self) -> bool:
-        return self.result is not None
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelRecord:
-    """A channel's stored metadata and poll health."""
-
-    id: int
-    organisation: str
-    platform: str
-    handle: str
-    name: str | None
-    url: str | None
-    followers: int | None
-    last_poll_at: datetime | None
-    last_poll_ok: bool | None
-    last_success_at: datetime | None
-    last_error_reason: str | None
-    last_error_detail: str | None
-    consecutive_failures: int
-
-
-@dataclass(frozen=True, slots=True)
-class PostTime:
-    """A dated post: when, and of which kind."""
-
-    published_at: datetime
-    kind: str
-
-
-@dataclass(frozen=True, slots=True)
-class PollContext:
-    """What the next poll of a channel starts from."""
-
-    newest_post_at: datetime | None
-    checkpoint: Checkpoint
-    last_poll_at: datetime | None
-    last_poll_ok: bool | None
-    consecutive_failures: int
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

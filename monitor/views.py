@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 
 from monitor import cadence
 from monitor.cadence import ActivityState
+from monitor.records import ChannelKey, ChannelRecord, PostTime
 from monitor.settings import ChannelSettings, Policy
-from monitor.storage import ChannelKey, ChannelRecord, PostTime, Store
+from monitor.storage import Store
 
 CHART_WEEKS = 12
 _LOOKBACK = max(*cadence.WINDOWS.values(), timedelta(weeks=CHART_WEEKS))

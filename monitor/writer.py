@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 
-from monitor.storage import DbCall, PollOutcome, Store
+from monitor.records import DbCall, PollOutcome
+from monitor.storage import Store
 
 _Pending = tuple[int, PollOutcome, "asyncio.Future[int]"]
 

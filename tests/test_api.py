@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from monitor.api import EXIT_FLAGGED, EXIT_OK, EXIT_UNREADABLE, channel_json, exit_status
+from monitor.records import ChannelRecord, PostTime
 from monitor.settings import ChannelSettings, Policy
-from monitor.storage import ChannelRecord, PostTime
 from monitor.views import ChannelView, judge
 from tests.conftest import NOW
 

@@ -13,8 +13,8 @@ import pytest
 from monitor import notify
 from monitor.notify import AlertState, Event, EventKind, NewEvent
 from monitor.notify_message import body, human
+from monitor.records import ChannelRecord, PostTime
 from monitor.settings import ChannelSettings, NotifySettings, Policy, WebhookSettings
-from monitor.storage import ChannelRecord, PostTime
 from monitor.views import ChannelView, judge
 from tests.conftest import NOW
 

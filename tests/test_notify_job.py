@@ -19,6 +19,7 @@ from connectors.base import FetchResult, Post, Profile
 from monitor import notify
 from monitor.notify_job import Notifier, event_feed
 from monitor.notify_store import NotificationStore
+from monitor.records import PollOutcome
 from monitor.settings import (
     ChannelSettings,
     MonitorSettings,
@@ -27,7 +28,7 @@ from monitor.settings import (
     Settings,
     WebhookSettings,
 )
-from monitor.storage import PollOutcome, Store
+from monitor.storage import Store
 from tests.conftest import NOW
 
 DAY = timedelta(days=1)

@@ -10,8 +10,9 @@ from alembic.script import ScriptDirectory
 
 import monitor.storage
 from connectors.base import Checkpoint, FetchResult, Post, Profile
+from monitor.records import PollOutcome
 from monitor.settings import ChannelSettings, Policy
-from monitor.storage import PollOutcome, Store
+from monitor.storage import Store
 from tests.conftest import NOW
 
 

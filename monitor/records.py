@@ -1,0 +1,67 @@
+"""The values the store hands out and takes in: what a poll did, a channel's stored state."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from connectors.base import Checkpoint, FetchResult
+
+ChannelKey = tuple[str, str, str]  # organisation, platform, label
+DbCall = Callable[..., Awaitable[Any]]  # runs a Store method on the database thread
+
+
+@dataclass(frozen=True, slots=True)
+class PollOutcome:
+    """What one poll did, as the shell hands it to the store."""
+
+    started_at: datetime
+    finished_at: datetime
+    requests: int
+    result: FetchResult | None = None  # set when the poll succeeded
+    error_reason: str | None = None  # the ConnectorError kind when it failed
+    error_detail: str | None = None  # already redacted
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRecord:
+    """A channel's stored metadata and poll health."""
+
+    id: int
+    organisation: str
+    platform: str
+    handle: str
+    name: str | None
+    url: str | None
+    followers: int | None
+    last_poll_at: datetime | None
+    last_poll_ok: bool | None
+    last_success_at: datetime | None
+    last_error_reason: str | None
+    last_error_detail: str | None
+    consecutive_failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class PostTime:
+    """A dated post: when, and of which kind."""
+
+    published_at: datetime
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class PollContext:
+    """What the next poll of a channel starts from."""
+
+    newest_post_at: datetime | None
+    checkpoint: Checkpoint
+    last_poll_at: datetime | None
+    last_poll_ok: bool | None
+    consecutive_failures: int
