@@ -42,6 +42,7 @@ class PollScheduler:
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._in_flight: set[asyncio.Task[object]] = set()
         self.polls_completed = 0
+        self.draining = False  # shutting down: no new polls, those in flight may finish
 
     @property
     def running(self) -> bool:
@@ -149,6 +150,7 @@ class PollScheduler:
         """
         if self._scheduler.running:
             self._scheduler.pause()
+        self.draining = True
         pending = {t for t in self._in_flight if not t.done()}
         if pending:
             _, still = await asyncio.wait(pending, timeout=grace)

@@ -41,7 +41,13 @@ async def test_a_poll_in_flight_finishes_within_the_grace() -> None:
     scheduler.start()
     await asyncio.wait_for(poller.started.wait(), 10)
     shutdown = asyncio.create_task(scheduler.shutdown(grace=10))
-    await asyncio.sleep(0)  # let shutdown begin before the poll may finish
+
+    async def draining() -> None:
+        while not scheduler.draining:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(draining(), 10)  # shutdown has begun while the poll still runs
+    assert poller.finished == 0
     poller.release.set()
     await asyncio.wait_for(shutdown, 10)
     assert (poller.finished, poller.cancelled) == (1, 0)

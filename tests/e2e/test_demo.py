@@ -48,6 +48,12 @@ async def test_demo_shows_every_platform_and_stops_cleanly(tmp_path: Path) -> No
         assert any(c["poll_error"] == "auth" for c in channels)
     finally:
         proc.send_signal(signal.SIGTERM)
-        code = proc.wait(15)
-        log.close()
+        try:
+            code = proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+            raise
+        finally:
+            log.close()
     assert code == 0, demo.log
