@@ -233,7 +233,8 @@ async def run_daemon(
                 f"cannot listen on {settings.monitor.listen}: {exc.strerror}"
             ) from None
         scheduler.start(poll=False)
-        leading = asyncio.create_task(_lead(runtime, scheduler, lock, stop))
+        leads = asyncio.Event()  # set while this daemon holds the leader lock
+        leading = asyncio.create_task(_lead(runtime, scheduler, lock, stop, leads))
         notifier = start_notifier(  # None unless [notify] has a webhook
             settings,
             store=runtime.store,
@@ -241,6 +242,7 @@ async def run_daemon(
             db=runtime.db,
             registry=runtime.registry,
             clock=clock,
+            leading=leads.is_set,  # a standby records and sends nothing
         )
         log.info(
             "channel-monitor started",
@@ -256,12 +258,15 @@ async def run_daemon(
             await stop.wait()
         finally:
             log.info("stopping")
+            if notifier is not None:
+                notifier.stop()  # first: it sends no further message while polls drain
             leading.cancel()
             await asyncio.gather(leading, return_exceptions=True)
-            await scheduler.shutdown(grace=SHUTDOWN_GRACE)
+            await asyncio.gather(  # polls and sending drain together, within one grace
+                scheduler.shutdown(grace=SHUTDOWN_GRACE),
+                *([notifier.shutdown(grace=SHUTDOWN_GRACE)] if notifier is not None else []),
+            )
             await asyncio.to_thread(lock.release)
-            if notifier is not None:
-                await notifier.shutdown(grace=SHUTDOWN_GRACE)
             await runner.cleanup()
     if reloaded:
         return reloaded[0]
@@ -270,7 +275,11 @@ async def run_daemon(
 
 
 async def _lead(
-    runtime: Runtime, scheduler: PollScheduler, lock: Leadership, stop: asyncio.Event
+    runtime: Runtime,
+    scheduler: PollScheduler,
+    lock: Leadership,
+    stop: asyncio.Event,
+    leads: asyncio.Event | None = None,
 ) -> None:
     """Poll while this daemon holds the database's leader lock; stand by otherwise."""
     leading: bool | None = None  # unknown until the first check
@@ -292,6 +301,8 @@ async def _lead(
             )
         leading = holds
         runtime.instruments.leader.set(1 if holds else 0)
+        if leads is not None:
+            leads.set() if holds else leads.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), LEADER_CHECK.total_seconds())
 

@@ -164,7 +164,9 @@ def evaluate(
                             organisation,
                             EventKind.REMINDER,
                             view.record.id,
-                            new_state=view.state.value,
+                            # the recorded state: a channel that cannot be read is not judged
+                            # again, so its view's state (its silence growing) is no news
+                            new_state=alert.state,
                             detail=_reminder_facts(view, alert, now),
                         )
                     )

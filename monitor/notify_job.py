@@ -3,7 +3,14 @@
 One round: on the database thread, judge every channel, diff against the recorded alert
 states and record the events (``monitor.notify``, ``monitor.notify_store``), digests
 included; then claim the pending deliveries, group them per webhook and organisation, POST
-one message per group, and mark them sent, or give them back to be retried with backoff.
+one message per group (in parts of at most ``MAX_EVENTS`` events), and mark them sent, or give
+them back to be retried with backoff. A webhook that refuses a message with a 4xx other than
+408 and 429 ``REJECTED_AFTER`` times has it marked failed: it is not retried again.
+
+Rounds run only while this daemon leads (``leading``): a standby records and sends nothing.
+A round stops sending once it has used half the claim's lease (``ROUND_BUDGET``), or when it
+is told to stop, and gives the deliveries it has not tried back, so no other daemon takes over
+a claim that is still being worked on.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -23,8 +31,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from monitor import notify, views
 from monitor.http_client import USER_AGENT
 from monitor.metrics import PREFIX
-from monitor.notify_message import body, logged_json
-from monitor.notify_store import Claim, ClaimedDelivery, NotificationStore
+from monitor.notify_message import MAX_EVENTS, body, logged_json
+from monitor.notify_store import LEASE, Claim, ClaimedDelivery, NotificationStore
 from monitor.records import ChannelKey, DbCall
 from monitor.redact import Redactor
 from monitor.settings import Settings, WebhookSettings
@@ -32,7 +40,24 @@ from monitor.storage import Store
 
 log = logging.getLogger("channel_monitor.notify")
 
-WEBHOOK_TIMEOUT = 10.0  # seconds for one POST
+WEBHOOK_TIMEOUT = 10.0  # seconds for each phase of a POST (connect, write, read)
+POST_DEADLINE = 15.0  # seconds for one whole POST, however slowly its answer trickles in
+REJECTED_AFTER = 3  # attempts refused with a 4xx (not 408, 429) before a delivery is failed
+ROUND_BUDGET = LEASE / 2  # a round sends no further message after this; the rest waits
+STANDBY_CHECK = 1.0  # seconds between checks whether this daemon leads, while it does not
+RESULTS = ("sent", "failed", "rejected")  # failed: to be retried; rejected: failed for good
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """How a POST went: ``error`` None when the webhook took the message."""
+
+    error: str | None = None  # why not, never with the URL in it
+    refused: bool = False  # a 4xx other than 408 and 429: sending it again will not help
+
+
+def _always() -> bool:
+    return True
 
 
 class NotifyInstruments:
@@ -41,7 +66,8 @@ class NotifyInstruments:
     def __init__(self, registry: CollectorRegistry, webhooks: Sequence[str]) -> None:
         self.messages = Counter(
             f"{PREFIX}_notifications",
-            "Notification messages POSTed to webhooks, by webhook and result (sent, failed).",
+            "Notification messages POSTed to webhooks, by webhook and result (sent; failed, to"
+            " be retried; rejected: refused with a 4xx too often, not retried).",
             ("webhook", "result"),
             registry=registry,
         )
@@ -63,7 +89,7 @@ class NotifyInstruments:
             registry=registry,
         )
         for name in webhooks:
-            for result in ("sent", "failed"):
+            for result in RESULTS:
                 self.messages.labels(name, result)
             self.pending.labels(name)
         for kind in notify.EventKind:
@@ -83,6 +109,7 @@ class Notifier:
         client: httpx.AsyncClient,
         registry: CollectorRegistry,
         clock: Callable[[], datetime],
+        leading: Callable[[], bool] = _always,
     ) -> None:
         self._settings = settings
         self._rules = settings.notify
@@ -92,6 +119,8 @@ class Notifier:
         self._db = db
         self._client = client
         self._clock = clock
+        self._leading = leading
+        self._stop: asyncio.Event | None = None  # set by ``run``: stop sending further messages
         self._redact = Redactor(settings.secrets)
         self._webhooks = {w.name: w for w in self._rules.webhooks}
         self.instruments = NotifyInstruments(registry, list(self._webhooks))
@@ -146,64 +175,151 @@ class Notifier:
         return events
 
     async def deliver(self) -> None:
-        """Send every due delivery: one message per webhook and organisation."""
-        now = self._clock()
-        claim: Claim = await self._db(self._log_store.claim, list(self._webhooks), now)
+        """Send every due delivery: per webhook and organisation, messages of at most
+        ``MAX_EVENTS`` events; what the round has no time for is given back, untried."""
+        started = self._clock()
+        claim: Claim = await self._db(self._log_store.claim, list(self._webhooks), started)
         groups: dict[tuple[str, str, bool], list[ClaimedDelivery]] = defaultdict(list)
         for delivery in claim.deliveries:
             event = delivery.event
             digest = event.kind is notify.EventKind.DIGEST
             groups[(delivery.webhook, event.organisation, digest)].append(delivery)
+        messages: list[tuple[str, str, tuple[int, int], list[ClaimedDelivery]]] = []
         for (name, organisation, _), deliveries in groups.items():
-            webhook = self._webhooks[name]
-            message = body(organisation, [d.event for d in deliveries], self._status_page)
-            error = await self._post(webhook, message)
-            ids = [d.id for d in deliveries]
-            fields = {"webhook": name, "organisation": organisation, "events": len(ids)}
-            if error is None:
-                await self._db(self._log_store.mark_sent, claim, ids, self._clock())
-                self.instruments.messages.labels(name, "sent").inc()
-                log.info("notification sent", extra={"fields": fields})
-                continue
-            attempts = max(d.attempts for d in deliveries)
+            ordered = sorted(deliveries, key=lambda d: (d.event.at, d.event.id))
+            parts = [ordered[i : i + MAX_EVENTS] for i in range(0, len(ordered), MAX_EVENTS)]
+            for number, chunk in enumerate(parts, 1):
+                messages.append((name, organisation, (number, len(parts)), chunk))
+        for index, (name, organisation, part, deliveries) in enumerate(messages):
+            if (why := self._no_more_sending(started)) is not None:
+                untried = [d.id for *_, rest in messages[index:] for d in rest]
+                await self._db(self._log_store.give_back, claim, untried)
+                log.warning(
+                    "%s: %d deliveries wait for the next round, untried",
+                    why,
+                    len(untried),
+                    extra={"fields": {"messages": len(messages) - index}},
+                )
+                return
+            await self._send(claim, name, organisation, part, deliveries)
+
+    def _no_more_sending(self, started: datetime) -> str | None:
+        """Why this round sends no further message (None: it may go on)."""
+        if self._stop is not None and self._stop.is_set():
+            return "stopping"
+        if not self._leading():
+            return "no longer leading"
+        if self._clock() - started >= ROUND_BUDGET:
+            return f"this round has used {_seconds(ROUND_BUDGET)}, half the claim's lease"
+        return None
+
+    async def _send(
+        self,
+        claim: Claim,
+        name: str,
+        organisation: str,
+        part: tuple[int, int],
+        deliveries: Sequence[ClaimedDelivery],
+    ) -> None:
+        """POST one message, then mark its deliveries sent, failed, or to be retried."""
+        webhook = self._webhooks[name]
+        message = body(
+            organisation,
+            [d.event for d in deliveries],
+            self._status_page,
+            text_only=webhook.format == "text",
+            part=part,
+        )
+        answer = await self._post(webhook, message)
+        ids = [d.id for d in deliveries]
+        fields: dict[str, object] = {
+            "webhook": name,
+            "organisation": organisation,
+            "events": len(ids),
+        }
+        if part[1] > 1:
+            fields["part"] = f"{part[0]} of {part[1]}"
+        if answer.error is None:
+            await self._db(self._log_store.mark_sent, claim, ids, self._clock())
+            self.instruments.messages.labels(name, "sent").inc()
+            log.info("notification sent", extra={"fields": fields})
+            return
+        # refused: each delivery refused REJECTED_AFTER times is failed; newer ones, sent in
+        # the same message for the first time, still get their tries
+        done = [d for d in deliveries if answer.refused and d.attempts >= REJECTED_AFTER]
+        again = [d for d in deliveries if d not in done]
+        if done:
+            attempts = max(d.attempts for d in done)
+            given_up = [d.id for d in done]
+            await self._db(partial(self._log_store.give_up, error=answer.error), claim, given_up)
+            log.error(
+                "notification rejected by the webhook (%s, attempt %d); not retrying it:"
+                " check the webhook's URL and its format",
+                answer.error,
+                attempts,
+                extra={"fields": {**fields, "events": len(done), "attempts": attempts}},
+            )
+        if again:
+            attempts = max(d.attempts for d in again)
             delay = notify.retry_delay(attempts, self._rules.evaluate_every)
             retry_at = self._clock() + delay
-            release = partial(self._log_store.release, retry_at=retry_at, error=error)
-            await self._db(release, claim, ids)
-            self.instruments.messages.labels(name, "failed").inc()
+            release = partial(self._log_store.release, retry_at=retry_at, error=answer.error)
+            await self._db(release, claim, [d.id for d in again])
             log.warning(
                 "notification not sent (%s); retrying in %s",
-                error,
+                answer.error,
                 _seconds(delay),
-                extra={"fields": {**fields, "attempts": attempts}},
+                extra={"fields": {**fields, "events": len(again), "attempts": attempts}},
             )
+        self.instruments.messages.labels(name, "rejected" if done else "failed").inc()
 
-    async def _post(self, webhook: WebhookSettings, message: dict[str, Any]) -> str | None:
-        """POST one message; None when the webhook took it, else why not (no URL in it)."""
+    async def _post(self, webhook: WebhookSettings, message: dict[str, Any]) -> Answer:
+        """POST one message within ``POST_DEADLINE``; never a URL in what it says."""
         try:
-            response = await self._client.post(webhook.url, json=message)
+            async with asyncio.timeout(POST_DEADLINE):
+                response = await self._client.post(webhook.url, json=message)
+        except TimeoutError:
+            return Answer(f"no answer within {POST_DEADLINE:g}s")
         except httpx.HTTPError as exc:
             detail = self._redact(str(exc)).replace(webhook.url, "***")
-            return f"{type(exc).__name__}: {detail}"[:300] if detail else type(exc).__name__
+            return Answer(f"{type(exc).__name__}: {detail}"[:300] if detail else type(exc).__name__)
         if response.is_success:
-            return None
-        return f"HTTP {response.status_code}"
+            return Answer()
+        status = response.status_code
+        return Answer(f"HTTP {status}", refused=400 <= status < 500 and status not in (408, 429))
 
     # -- the loop ------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Rounds every ``evaluate_every`` until ``stop`` is set; a failed round is logged."""
-        names = list(self._webhooks)
-        with contextlib.suppress(Exception):
-            await self._db(self._log_store.retry_now, names, self._clock())
+        """Rounds every ``evaluate_every`` while this daemon leads, until ``stop`` is set.
+
+        A failed round is logged. On becoming the leader (at the start, or taking over from
+        another daemon) every waiting delivery is made due at once: the URL may be fixed.
+        """
+        self._stop = stop
         every = self._rules.evaluate_every.total_seconds()
+        led = False
         while not stop.is_set():
-            try:
-                await self.round()
-            except Exception:
-                log.exception("notification round failed; trying again in %ss", every)
+            leading = self._leading()
+            if leading and not led:
+                await self._retry_waiting()
+            led = leading
+            if leading:
+                try:
+                    await self.round()
+                except Exception:
+                    log.exception("notification round failed; trying again in %ss", every)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=every)
+                wait = every if leading else min(every, STANDBY_CHECK)
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+
+    async def _retry_waiting(self) -> None:
+        try:
+            await self._db(self._log_store.retry_now, list(self._webhooks), self._clock())
+        except Exception:
+            log.exception(
+                "could not make the waiting notifications due now; they are retried as planned"
+            )
 
 
 class NotifierTask:
@@ -214,6 +330,10 @@ class NotifierTask:
         self._client = client
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(notifier.run(self._stop), name="notifier")
+
+    def stop(self) -> None:
+        """Tell the notifier to stop: a round in progress sends no further message."""
+        self._stop.set()
 
     async def shutdown(self, grace: float) -> None:
         """Let a round in progress finish for ``grace`` seconds, then cancel it."""
@@ -234,8 +354,11 @@ def start_notifier(
     db: DbCall,
     registry: CollectorRegistry,
     clock: Callable[[], datetime],
+    leading: Callable[[], bool] = _always,
 ) -> NotifierTask | None:
-    """Start notifying in the background, if ``[notify]`` has a webhook; else None."""
+    """Start notifying in the background, if ``[notify]`` has a webhook; else None.
+
+    Rounds run only while ``leading()`` (this daemon holds the database's leader lock)."""
     if not settings.notify.enabled:
         return None
     client = httpx.AsyncClient(
@@ -251,6 +374,7 @@ def start_notifier(
         client=client,
         registry=registry,
         clock=clock,
+        leading=leading,
     )
     log.info(
         "notifications on",

@@ -9,6 +9,11 @@ Microsoft Teams incoming webhooks show as the message, plus the same facts as da
                  "state": "inactive", "previous_state": "quiet", "silence_seconds": …, …}],
      "status_page": "http://127.0.0.1:9184/"}
 
+A webhook with ``format = "text"`` (Google Chat's default: it refuses fields it does not know)
+gets only ``{"text": …}``. One message holds at most ``MAX_EVENTS`` events; more are sent in
+parts, each saying which part it is ("(part 1 of 3)"), so bodies stay well under receivers'
+size limits (Teams: about 28 KB).
+
 Pure: the events are already recorded; nothing here reads a clock.
 """
 
@@ -23,6 +28,7 @@ from monitor.notify import ATTENTION, Event, EventKind
 from monitor.notify_store import LoggedEvent
 
 MAX_LINES = 40  # longer messages list this many events and say how many more there are
+MAX_EVENTS = 20  # events per message; an organisation's further events go in further parts
 
 PLATFORM_NAMES = {
     "facebook": "Facebook",
@@ -59,10 +65,19 @@ def event_json(event: Event) -> dict[str, Any]:
 
 def logged_json(logged: LoggedEvent) -> dict[str, Any]:
     """An event with how its deliveries stand: ``status`` is ``sent`` (to every webhook),
-    ``pending`` (some not yet) or ``recorded`` (no webhook wanted it). No URL, ever."""
+    ``pending`` (some not yet), ``failed`` (none pending, and some webhook refused it for
+    good) or ``recorded`` (no webhook wanted it). No URL, ever."""
     deliveries = logged.deliveries
     sent = [d.sent_at for d in deliveries if d.sent_at is not None]
-    status = "recorded" if not deliveries else "sent" if len(sent) == len(deliveries) else "pending"
+    failed = sum(1 for d in deliveries if d.failed)
+    if not deliveries:
+        status = "recorded"
+    elif len(sent) == len(deliveries):
+        status = "sent"
+    elif len(sent) + failed == len(deliveries):
+        status = "failed"
+    else:
+        status = "pending"
     return {
         **event_json(logged.event),
         "status": status,
@@ -70,9 +85,10 @@ def logged_json(logged: LoggedEvent) -> dict[str, Any]:
         "deliveries": [
             {
                 "webhook": d.webhook,
+                "status": "sent" if d.sent_at else "failed" if d.failed else "pending",
                 "sent_at": rfc3339(d.sent_at),
                 "attempts": d.attempts,
-                "next_attempt_at": None if d.sent_at else rfc3339(d.next_attempt_at),
+                "next_attempt_at": (None if d.sent_at or d.failed else rfc3339(d.next_attempt_at)),
                 "last_error": d.last_error,
             }
             for d in deliveries
@@ -80,13 +96,30 @@ def logged_json(logged: LoggedEvent) -> dict[str, Any]:
     }
 
 
-def body(organisation: str, events: Sequence[Event], status_page: str | None) -> dict[str, Any]:
-    """The JSON body POSTed for one organisation's events (all digests, or none)."""
+def body(
+    organisation: str,
+    events: Sequence[Event],
+    status_page: str | None,
+    *,
+    text_only: bool = False,
+    part: tuple[int, int] = (1, 1),
+) -> dict[str, Any]:
+    """The JSON body POSTed for one organisation's events (all digests, or none).
+
+    ``text_only``: only ``{"text": …}`` (``format = "text"``). ``part``: this message is part
+    ``part[0]`` of ``part[1]``, said in its first line when there is more than one.
+    """
     ordered = sorted(events, key=lambda e: (e.at, e.id))
     digest = all(e.kind is EventKind.DIGEST for e in ordered)
     text = digest_text(organisation, ordered) if digest else alert_text(organisation, ordered)
+    number, parts = part
+    if parts > 1:
+        first, newline, rest = text.partition("\n")
+        text = f"{first} (part {number} of {parts}){newline}{rest}"
     if status_page:
         text += f"\nStatus page: {status_page}"
+    if text_only:
+        return {"text": text}
     return {
         "text": text,
         "organisation": organisation,

@@ -6,7 +6,11 @@
   evaluation finds the same change again; a crash after it leaves the deliveries pending.
 - ``claim`` takes pending deliveries with one conditional UPDATE (Healthchecks' pattern): only
   rows not sent and not claimed, or whose claim's lease expired, so two senders never take the
-  same row. ``mark_sent`` and ``release`` act only on rows still holding the claim's token.
+  same row. ``mark_sent``, ``release``, ``give_up`` and ``give_back`` act only on rows still
+  holding the claim's token.
+- ``give_up`` ends a delivery the webhook refused for good (a 4xx other than 408 and 429, a few
+  times): it is *failed*, kept for ``/api/events`` with its error, and never claimed again.
+  Failed is written without a column of its own: not sent, ``next_attempt_at = GIVEN_UP``.
 
 Delivery is at least once: a crash after a webhook accepted a message but before ``mark_sent``
 committed sends that message again when the lease expires.
@@ -19,7 +23,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,6 +35,7 @@ from monitor.notify import AlertState, Event, EventKind, NewEvent
 from monitor.settings import WebhookSettings
 
 LEASE = timedelta(minutes=5)  # a claim older than this is abandoned (its sender died)
+GIVEN_UP = datetime(9999, 12, 31, tzinfo=UTC)  # next_attempt_at of a failed delivery: never
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,11 @@ class DeliveryStatus:
     sent_at: datetime | None
     next_attempt_at: datetime
     last_error: str | None
+
+    @property
+    def failed(self) -> bool:
+        """Given up: the webhook refused it for good, it is not tried again."""
+        return self.sent_at is None and self.next_attempt_at >= GIVEN_UP
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +255,16 @@ class NotificationStore:
         """Give deliveries back after a failed send, to be tried again from ``retry_at``."""
         return self._settle(claim, delivery_ids, next_attempt_at=retry_at, last_error=error[:500])
 
+    def give_up(self, claim: Claim, delivery_ids: Sequence[int], *, error: str) -> int:
+        """Record deliveries as failed: refused for good, never claimed or retried again."""
+        return self._settle(claim, delivery_ids, next_attempt_at=GIVEN_UP, last_error=error[:500])
+
+    def give_back(self, claim: Claim, delivery_ids: Sequence[int]) -> int:
+        """Return deliveries that were claimed but not tried (out of time): due again as they
+        were, and their claim not counted as an attempt."""
+        table = Delivery.__table__  # type: ignore[attr-defined]
+        return self._settle(claim, delivery_ids, attempts=table.c.attempts - 1)
+
     def _settle(self, claim: Claim, delivery_ids: Sequence[int], **values: Any) -> int:
         if not delivery_ids:
             return 0
@@ -259,7 +279,9 @@ class NotificationStore:
             return int(getattr(result, "rowcount", 0))
 
     def retry_now(self, webhooks: Iterable[str], now: datetime) -> int:
-        """Make every pending, unclaimed delivery due now (after a start: the URL may be fixed)."""
+        """Make every pending, unclaimed delivery due now (after a start: the URL may be fixed).
+
+        Failed deliveries stay failed."""
         names = list(webhooks)
         table = Delivery.__table__  # type: ignore[attr-defined]
         with Session(self.engine) as session:
@@ -270,6 +292,7 @@ class NotificationStore:
                     table.c.claimed_at.is_(None),
                     table.c.webhook.in_(names),
                     table.c.next_attempt_at > now,
+                    table.c.next_attempt_at < GIVEN_UP,
                 )
                 .values(next_attempt_at=now)
             )
@@ -277,13 +300,17 @@ class NotificationStore:
             return int(getattr(result, "rowcount", 0))
 
     def pending(self, webhooks: Iterable[str]) -> dict[str, int]:
-        """Deliveries not sent yet, per webhook (every given name, 0 included)."""
+        """Deliveries not sent yet and not failed, per webhook (every given name, 0 included)."""
         names = list(webhooks)
         counts = dict.fromkeys(names, 0)
         with Session(self.engine) as session:
             rows = session.exec(
                 select(Delivery.webhook, sa.func.count())
-                .where(col(Delivery.sent_at).is_(None), col(Delivery.webhook).in_(names))
+                .where(
+                    col(Delivery.sent_at).is_(None),
+                    col(Delivery.next_attempt_at) < GIVEN_UP,
+                    col(Delivery.webhook).in_(names),
+                )
                 .group_by(col(Delivery.webhook))
             ).all()
         counts.update({name: int(count) for name, count in rows})

@@ -9,6 +9,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from connectors.base import PlatformOptions, PostKind
 
@@ -101,6 +102,23 @@ NOTIFY_STATES: tuple[str, ...] = ("never_posted", "dormant", "inactive", "quiet"
 """The activity states a notification may be sent for (``[notify] states``)."""
 
 
+WEBHOOK_FORMATS: tuple[str, ...] = ("full", "text")
+"""What a webhook is sent: ``full`` (``text`` and the facts as data) or ``text`` (only ``text``)."""
+
+TEXT_ONLY_HOSTS: tuple[str, ...] = ("chat.googleapis.com",)
+"""Receivers that refuse unknown JSON fields: their webhooks default to ``format = "text"``."""
+
+
+def default_webhook_format(url: str) -> str:
+    """``text`` for receivers that refuse fields they do not know (Google Chat), else ``full``."""
+    try:
+        host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    except ValueError:  # not a URL: config reports that; any format will do meanwhile
+        return "full"
+    strict = any(host == h or host.endswith(f".{h}") for h in TEXT_ONLY_HOSTS)
+    return "text" if strict else "full"
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookSettings:
     """One ``[[notify.webhook]]``: where notifications are POSTed. The URL is a secret."""
@@ -108,6 +126,11 @@ class WebhookSettings:
     name: str  # shown in logs, metrics and /api/events instead of the URL
     url: str = field(repr=False)
     organisations: frozenset[str] | None = None  # None: every organisation
+    format: str = ""  # one of WEBHOOK_FORMATS; "": default_webhook_format(url)
+
+    def __post_init__(self) -> None:
+        if not self.format:
+            object.__setattr__(self, "format", default_webhook_format(self.url))
 
     def wants(self, organisation: str) -> bool:
         return self.organisations is None or organisation in self.organisations

@@ -278,6 +278,24 @@ def test_a_failing_channel_is_reminded_too() -> None:
     assert (event.detail["failing"], event.detail["stale"]) == (True, False)
 
 
+def test_a_reminder_for_a_channel_that_cannot_be_read_says_its_recorded_state() -> None:
+    # last read as active; it has failed many polls since, and its silence kept growing
+    alert = stored(
+        state="active", failing=True, failing_since=NOW - 8 * DAY, reminded_at=NOW - 7 * DAY
+    )
+    unreadable = view(posts=INACTIVE, failures=9)
+    assert unreadable.state.value == "inactive"  # what the silence alone would say
+    result = run([unreadable], [alert])
+    assert kinds(result) == [("reminder", None, "active")]  # fetch failure is not inactivity
+    (event,) = result.events
+    line = body("Gemeente A", [recorded(event, 1)], None)["text"].splitlines()[1]
+    assert "inactive" not in line
+    assert "posted nothing" not in line
+    assert line.endswith(
+        "still cannot be read since 8 days: the page was not found (removed or renamed?)"
+    )
+
+
 # --- when a spell began -----------------------------------------------------------------------
 
 
@@ -470,6 +488,27 @@ def test_long_messages_are_cut_but_the_events_are_all_there() -> None:
     message = body("Gemeente A", events, None)
     assert message["text"].splitlines()[-1] == "… and 20 more"
     assert len(message["events"]) == 60
+
+
+def test_a_text_only_body_has_nothing_but_the_text() -> None:
+    events = [recorded(e, i) for i, e in enumerate(run([view(posts=[])]).events, 1)]
+    full = body("Gemeente A", events, "http://monitor.example/")
+    text_only = body("Gemeente A", events, "http://monitor.example/", text_only=True)
+    assert text_only == {"text": full["text"]}
+
+
+def test_a_message_in_parts_says_which_part_it_is() -> None:
+    views = [view(posts=[], channel_id=i) for i in range(1, 4)]
+    events = [recorded(e, i) for i, e in enumerate(run(views).events, 1)]
+    whole = body("Gemeente A", events, "http://monitor.example/")["text"].splitlines()
+    second = body("Gemeente A", events, "http://monitor.example/", part=(2, 3))
+    assert second["text"].splitlines() == [
+        "Gemeente A: 3 channels need attention (part 2 of 3)",
+        *whole[1:],
+    ]
+    assert body("Gemeente A", events, None, part=(1, 1))["text"].splitlines()[0] == (
+        "Gemeente A: 3 channels need attention"
+    )
 
 
 @pytest.mark.parametrize(

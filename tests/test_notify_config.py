@@ -101,6 +101,53 @@ def test_defaults_and_every_key(tmp_path: Path) -> None:
     assert {HOOK + "/file", "https://chat.example/hooks/abc"} <= settings.secrets
 
 
+def test_format_defaults_to_text_for_google_chat_and_full_elsewhere(tmp_path: Path) -> None:
+    settings = load(
+        tmp_path,
+        f"""
+        [[notify.webhook]]
+        name = "slack"
+        url = "{HOOK}"
+
+        [[notify.webhook]]
+        name = "google"
+        url = "https://chat.googleapis.com/v1/spaces/AAAA/messages?key=k&token=XXXXsecretXXXX"
+
+        [[notify.webhook]]
+        name = "google-full"
+        url = "https://chat.googleapis.com/v1/spaces/BBBB/messages?key=k&token=t"
+        format = "full"
+
+        [[notify.webhook]]
+        name = "slack-text"
+        url = "{HOOK}/2"
+        format = "text"
+
+        [[notify.webhook]]
+        name = "lookalike"
+        url = "https://chat.googleapis.com.example/hook"
+        """,
+    )
+    assert {w.name: w.format for w in settings.notify.webhooks} == {
+        "slack": "full",
+        "google": "text",
+        "google-full": "full",
+        "slack-text": "text",
+        "lookalike": "full",
+    }
+
+
+@pytest.mark.parametrize("value", ['"json"', '"Text"', "1", '["text"]'])
+def test_an_unknown_format_is_a_problem(tmp_path: Path, value: str) -> None:
+    found = problems(tmp_path, f'[[notify.webhook]]\nurl = "{HOOK}"\nformat = {value}\n')
+    assert [p.key for p in found] == ["notify.webhook[0].format"]
+    message = found[0].message
+    assert message.startswith(("unknown format", "must be a string")), message
+    if message.startswith("unknown format"):
+        assert message.endswith('(possible: "full" or "text")')
+    assert "XXXXsecretXXXX" not in str(found[0])
+
+
 def test_a_single_webhook_table_is_accepted(tmp_path: Path) -> None:
     settings = load(tmp_path, f'[notify.webhook]\nurl = "{HOOK}"\n')
     assert [w.url for w in settings.notify.webhooks] == [HOOK]

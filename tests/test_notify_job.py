@@ -3,10 +3,11 @@ webhook (``httpx.MockTransport``), with a clock the test moves."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from connectors.base import FetchResult, Post, Profile
-from monitor import notify
+from monitor import notify, notify_job
 from monitor.notify_job import Notifier, event_feed
-from monitor.notify_store import NotificationStore
+from monitor.notify_store import LEASE, NotificationStore
 from monitor.records import PollOutcome
 from monitor.settings import (
     ChannelSettings,
@@ -34,6 +35,10 @@ from tests.conftest import NOW
 DAY = timedelta(days=1)
 TEAM = WebhookSettings("team", "https://hooks.example/team/XXXXsecretXXXX")
 PRESS = WebhookSettings("press", "https://hooks.example/press/YYYYsecretYYYY")
+CHAT = WebhookSettings(
+    "chat", "https://chat.googleapis.com/v1/spaces/S/messages?key=ZZZZsecretZZZZ"
+)
+HOOKS = (TEAM, PRESS, CHAT)
 
 
 @dataclass
@@ -46,17 +51,24 @@ class Clock:
 
 @dataclass
 class Hooks:
-    """Mock webhooks: ``status[name]`` is what each answers (an exception is raised)."""
+    """Mock webhooks: ``status[name]`` is what each answers (an exception is raised); those in
+    ``hang`` never answer; ``on_post`` runs on every POST (to move the clock, say)."""
 
     status: dict[str, int | Exception] = field(default_factory=dict)
     sent: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
+    hang: set[str] = field(default_factory=set)
+    on_post: Callable[[], None] | None = None
 
-    def handler(self, request: httpx.Request) -> httpx.Response:
-        name = next(w.name for w in (TEAM, PRESS) if w.url == str(request.url))
+    async def handler(self, request: httpx.Request) -> httpx.Response:
+        name = next(w.name for w in HOOKS if w.url == str(request.url))
         answer = self.status.get(name, 200)
         self.sent.append(
             (name, answer if isinstance(answer, int) else 0, json.loads(request.content))
         )
+        if self.on_post is not None:
+            self.on_post()
+        if name in self.hang:
+            await asyncio.sleep(3600)
         if isinstance(answer, Exception):
             raise answer
         return httpx.Response(answer)
@@ -80,7 +92,7 @@ def settings(tmp_path: Path, **rules: Any) -> Settings:
         platforms={},
         organisations=("Gemeente A", "Gemeente B"),
         channels=CHANNELS,
-        secrets=frozenset({TEAM.url, PRESS.url}),
+        secrets=frozenset(w.url for w in HOOKS),
         notify=NotifySettings(**{"webhooks": (TEAM,), **rules}),
     )
 
@@ -120,7 +132,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     async def db(fn: Callable[..., Any], *args: Any) -> Any:
         return fn(*args)
 
-    def make(**rules: Any) -> Notifier:
+    def make(leading: Callable[[], bool] | None = None, **rules: Any) -> Notifier:
         client = httpx.AsyncClient(transport=httpx.MockTransport(hooks.handler))
         return Notifier(
             settings=settings(tmp_path, **rules),
@@ -130,6 +142,7 @@ def world(tmp_path: Path) -> Iterator[World]:
             client=client,
             registry=CollectorRegistry(),
             clock=clock,
+            **({"leading": leading} if leading is not None else {}),
         )
 
     yield World(store, ids, clock, hooks, make)
@@ -293,3 +306,212 @@ async def _run(fn: Callable[..., Any], *args: Any) -> Any:
 
 def test_the_log_store_is_the_same_tables(world: World) -> None:
     assert NotificationStore(world.store.engine).events() == []
+
+
+# --- formats, refusals, message size, deadlines, leadership -----------------------------------
+
+
+async def test_text_format_sends_only_the_text_and_is_google_chats_default(world: World) -> None:
+    assert (CHAT.format, TEAM.format) == ("text", "full")
+    world.poll(0, 40)
+    notifier = world.make(webhooks=(TEAM, CHAT, replace(PRESS, format="text")))
+    await notifier.round()
+    (full,) = world.hooks.accepted("team")
+    assert set(full) == {"text", "organisation", "kind", "events", "status_page"}
+    for name in ("chat", "press"):
+        assert world.hooks.accepted(name) == [{"text": full["text"]}]
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 410, 413])
+async def test_a_webhook_that_refuses_a_message_gets_it_three_times_then_it_failed(
+    world: World, caplog: pytest.LogCaptureFixture, status: int
+) -> None:
+    caplog.set_level(logging.INFO, logger="channel_monitor.notify")
+    world.hooks.status["team"] = status
+    world.poll(0, 40)
+    notifier = world.make()
+    await notifier.round()
+    for _ in range(6):
+        world.clock.now += timedelta(hours=1)
+        await notifier.round()
+    assert [s for _, s, _ in world.hooks.sent] == [status] * notify_job.REJECTED_AFTER
+    assert counter(notifier, "team", "failed") == notify_job.REJECTED_AFTER - 1
+    assert counter(notifier, "team", "rejected") == 1
+    assert notifier.instruments.pending.labels("team")._value.get() == 0
+    (logged,) = await event_feed(world.store, _run)(10)
+    assert logged["status"] == "failed"
+    assert logged["notified_at"] is None
+    (delivery,) = logged["deliveries"]
+    assert delivery["status"] == "failed"
+    assert delivery["attempts"] == notify_job.REJECTED_AFTER
+    assert delivery["next_attempt_at"] is None
+    assert delivery["last_error"] == f"HTTP {status}"
+    given_up = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(given_up) == 1  # said once, with the status code and without the URL
+    assert f"HTTP {status}" in given_up[0].getMessage()
+    assert "XXXXsecretXXXX" not in caplog.text
+    # failed stays failed: a restart does not make it due again
+    assert NotificationStore(world.store.engine).retry_now(["team"], world.clock.now) == 0
+    await world.make().round()
+    assert len(world.hooks.sent) == notify_job.REJECTED_AFTER
+
+
+async def test_a_new_event_sent_with_a_refused_one_still_gets_its_own_tries(world: World) -> None:
+    world.hooks.status["team"] = 400
+    world.poll(0, 40)
+    notifier = world.make()
+    await notifier.round()  # attempt 1 of the first event
+    world.clock.now += timedelta(minutes=1)
+    await notifier.round()  # attempt 2
+    world.poll(1)  # a second channel of the same organisation: never posted
+    world.clock.now += timedelta(minutes=2)
+    await notifier.round()  # one message: the first's attempt 3, the second's attempt 1
+    assert [len(b["events"]) for _, _, b in world.hooks.sent] == [1, 1, 2]
+    logged = {e["id"]: e for e in await event_feed(world.store, _run)(10)}
+    assert (logged[1]["status"], logged[2]["status"]) == ("failed", "pending")
+    assert counter(notifier, "team", "rejected") == 1
+    for _ in range(4):
+        world.clock.now += timedelta(hours=1)
+        await notifier.round()
+    assert [len(b["events"]) for _, _, b in world.hooks.sent] == [1, 1, 2, 1, 1]
+    logged = {e["id"]: e for e in await event_feed(world.store, _run)(10)}
+    assert [(e["status"], e["deliveries"][0]["attempts"]) for e in logged.values()] == [
+        ("failed", 3),
+        ("failed", 3),
+    ]
+    assert counter(notifier, "team", "rejected") == 2
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 503])
+async def test_timeouts_rate_limits_and_server_errors_are_retried_for_ever(
+    world: World, status: int
+) -> None:
+    world.hooks.status["team"] = status
+    world.poll(0, 40)
+    notifier = world.make()
+    await notifier.round()
+    for _ in range(6):
+        world.clock.now += timedelta(hours=1)
+        await notifier.round()
+    assert [s for _, s, _ in world.hooks.sent] == [status] * 7
+    assert counter(notifier, "team", "rejected") == 0
+    (logged,) = await event_feed(world.store, _run)(10)
+    assert (logged["status"], logged["deliveries"][0]["status"]) == ("pending", "pending")
+
+
+def record_changes(world: World, count: int, organisation: str = "Gemeente A") -> None:
+    """``count`` recorded state changes of one organisation's channel, none sent yet."""
+    channel_id = world.ids[CHANNELS[0].key]
+    detail = {"platform": "rss", "name": "Nieuws", "silence_seconds": 40 * 86400.0}
+    events = [
+        notify.NewEvent(
+            organisation, notify.EventKind.STATE_CHANGED, channel_id, "quiet", "inactive", detail
+        )
+        for _ in range(count)
+    ]
+    assert NotificationStore(world.store.engine).record(events, [], [TEAM], world.clock.now)
+
+
+async def test_an_organisations_events_go_in_parts_of_at_most_twenty(world: World) -> None:
+    record_changes(world, 45)
+    notifier = world.make()
+    await notifier.deliver()
+    bodies = world.hooks.accepted()
+    assert [len(b["events"]) for b in bodies] == [20, 20, 5]
+    assert [b["text"].splitlines()[0] for b in bodies] == [
+        f"Gemeente A: 1 channel needs attention (part {n} of 3)" for n in (1, 2, 3)
+    ]
+    assert delivered_ids(bodies) == list(range(1, 46))  # each once, in order
+    assert [e["id"] for b in bodies for e in b["events"]] == list(range(1, 46))
+    assert counter(notifier, "team", "sent") == 3
+    assert all(len(json.dumps(b)) < 20_000 for b in bodies)
+
+
+async def test_a_post_that_never_ends_is_cut_off_at_its_deadline(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(notify_job, "POST_DEADLINE", 0.05)
+    world.hooks.hang.add("team")
+    world.poll(0, 40)
+    notifier = world.make()
+    await asyncio.wait_for(notifier.round(), timeout=5)
+    (logged,) = await event_feed(world.store, _run)(10)
+    assert logged["deliveries"][0]["last_error"] == "no answer within 0.05s"
+    assert counter(notifier, "team", "failed") == 1
+
+
+@pytest.mark.parametrize("why", ["half the lease", "leadership lost", "stopping"])
+async def test_a_round_stops_sending_and_gives_back_what_it_did_not_try(
+    world: World, why: str
+) -> None:
+    record_changes(world, 45)
+    leads, stop = [True], asyncio.Event()
+
+    def during_the_first_post() -> None:
+        if why == "half the lease":
+            world.clock.now += LEASE / 2
+        elif why == "leadership lost":
+            leads[0] = False
+        else:
+            stop.set()
+
+    world.hooks.on_post = during_the_first_post
+    notifier = world.make(leading=lambda: leads[0])
+    if why == "stopping":
+        await asyncio.wait_for(notifier.run(stop), timeout=5)
+    else:
+        await notifier.round()
+    assert [len(b["events"]) for b in world.hooks.accepted()] == [20]
+    logged = await event_feed(world.store, _run)(100)
+    waiting = [e["deliveries"][0] for e in logged if e["status"] == "pending"]
+    assert len(waiting) == 25
+    assert all(d["attempts"] == 0 for d in waiting)  # given back untried: no attempt counted
+    # and free at once, for this daemon's next round or another's, not after the lease
+    again = NotificationStore(world.store.engine).claim(["team"], world.clock.now)
+    assert len(again.deliveries) == 25
+    assert {d.attempts for d in again.deliveries} == {1}
+
+
+async def test_a_standby_neither_records_nor_sends_until_it_leads(world: World) -> None:
+    world.poll(0, 40)
+    leads, stop = [False], asyncio.Event()
+    notifier = world.make(leading=lambda: leads[0], evaluate_every=timedelta(milliseconds=20))
+    task = asyncio.create_task(notifier.run(stop))
+    try:
+        await asyncio.sleep(0.3)
+        assert world.hooks.sent == []
+        assert NotificationStore(world.store.engine).events() == []
+        assert counter_value(notifier.instruments.evaluations) == 0
+        leads[0] = True
+        for _ in range(200):
+            if world.hooks.sent:
+                break
+            await asyncio.sleep(0.01)
+        assert [b["organisation"] for b in world.hooks.accepted()] == ["Gemeente A"]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+
+
+async def test_a_failed_retry_now_is_logged(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(self: NotificationStore, webhooks: Any, now: datetime) -> int:
+        raise RuntimeError("the database is away")
+
+    monkeypatch.setattr(NotificationStore, "retry_now", broken)
+    caplog.set_level(logging.INFO, logger="channel_monitor.notify")
+    stop = asyncio.Event()
+    task = asyncio.create_task(world.make().run(stop))
+    await asyncio.sleep(0.1)
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)
+    (record,) = [r for r in caplog.records if r.exc_info is not None]
+    assert record.levelno == logging.ERROR
+    assert "waiting notifications" in record.getMessage()
+    assert "the database is away" in caplog.text
+    assert "XXXXsecretXXXX" not in caplog.text
+
+
+def counter_value(metric: Any) -> float:
+    return float(metric._value.get())

@@ -153,6 +153,37 @@ def test_a_failed_send_is_released_for_a_later_retry(
     assert [d.attempts for d in again.deliveries] == [2]
 
 
+def test_a_delivery_given_up_on_is_failed_for_good(
+    log: NotificationStore, ids: dict[str, int]
+) -> None:
+    log.record([changed(ids["Gemeente A"])], [], [TEAM], NOW)
+    claim = log.claim(["team"], NOW)
+    assert log.give_up(claim, [d.id for d in claim.deliveries], error="HTTP 400") == 1
+    (status,) = log.events()[0].deliveries
+    assert (status.failed, status.sent_at, status.last_error, status.attempts) == (
+        True,
+        None,
+        "HTTP 400",
+        1,
+    )
+    assert log.pending(["team"]) == {"team": 0}
+    assert log.retry_now(["team"], NOW + timedelta(days=1)) == 0
+    assert log.claim(["team"], NOW + timedelta(days=3650)).deliveries == ()
+
+
+def test_deliveries_given_back_untried_are_due_again_at_once(
+    log: NotificationStore, ids: dict[str, int]
+) -> None:
+    log.record([changed(ids["Gemeente A"]), changed(ids["Gemeente A"])], [], [TEAM], NOW)
+    claim = log.claim(["team"], NOW)
+    first, second = (d.id for d in claim.deliveries)
+    log.release(claim, [first], retry_at=NOW + timedelta(hours=1), error="HTTP 500")
+    assert log.give_back(claim, [first, second]) == 1  # the released one is no longer held
+    (again,) = log.claim(["team"], NOW + timedelta(seconds=1)).deliveries
+    assert (again.id, again.attempts) == (second, 1)  # not tried: no attempt was counted
+    assert not any(d.failed for e in log.events() for d in e.deliveries)
+
+
 def test_retry_now_makes_waiting_deliveries_due(
     log: NotificationStore, ids: dict[str, int]
 ) -> None:
@@ -195,16 +226,22 @@ def test_concurrent_claimers_never_take_the_same_delivery(
     events = [changed(ids["Gemeente A"]) for _ in range(60)]
     assert log.record(events, [], [TEAM], NOW)
     taken: list[list[int]] = [[] for _ in range(4)]
+    errors: list[BaseException] = []
 
     def claimer(mine: list[int]) -> None:
-        while batch := log.claim(["team"], NOW, limit=7).deliveries:
-            mine.extend(d.id for d in batch)
+        try:
+            while batch := log.claim(["team"], NOW, limit=7).deliveries:
+                mine.extend(d.id for d in batch)
+        except BaseException as exc:  # a thread's exception is otherwise only printed
+            errors.append(exc)
 
     threads = [threading.Thread(target=claimer, args=(mine,)) for mine in taken]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    assert not [t for t in threads if t.is_alive()], "a claimer is still running"
+    assert errors == []
     # a claimer may stop early when its candidates were all taken first; collect the rest
     rest = [d.id for d in log.claim(["team"], NOW, limit=100).deliveries]
     every = [i for mine in taken for i in mine] + rest

@@ -16,7 +16,7 @@ from monitor.config.values import (
     _unknown,
     _whole,
 )
-from monitor.settings import NOTIFY_STATES, NotifySettings, WebhookSettings
+from monitor.settings import NOTIFY_STATES, WEBHOOK_FORMATS, NotifySettings, WebhookSettings
 
 
 def _notify_states(value: object) -> tuple[str, ...]:
@@ -37,6 +37,13 @@ def _webhook_name(value: object) -> str:
     return text
 
 
+def _webhook_format(value: object) -> str:
+    if (text := _string(value)) not in WEBHOOK_FORMATS:
+        possible = " or ".join(f'"{f}"' for f in WEBHOOK_FORMATS)
+        raise _Invalid(f"unknown format {text!r} (possible: {possible})")
+    return text
+
+
 _NOTIFY_KEYS: dict[str, Callable[[object], object]] = {
     "evaluate_every": _duration,
     "failing_after": _whole(1),
@@ -45,7 +52,7 @@ _NOTIFY_KEYS: dict[str, Callable[[object], object]] = {
     "states": _notify_states,
     "status_page_url": _http_url,
 }
-_WEBHOOK_KEYS = ("name", "url", "url_file", "organisations")
+_WEBHOOK_KEYS = ("name", "url", "url_file", "organisations", "format")
 
 
 def _notify(loader: _LoadState, top: _Table, organisations: Collection[str]) -> NotifySettings:
@@ -85,9 +92,10 @@ def _notify(loader: _LoadState, top: _Table, organisations: Collection[str]) -> 
             key = hook.key("url" if hook.has("url") else "url_file")
             url = loader.convert(loader.file, key, url, _http_url)
         wanted = hook.read("organisations", partial(_organisation_names, organisations))
+        sends = hook.read("format", _webhook_format) or ""  # "": by the URL's host
         hook.unknown(_WEBHOOK_KEYS)
         if url is not None:
-            webhooks.append(WebhookSettings(name, url, wanted))
+            webhooks.append(WebhookSettings(name, url, wanted, sends))
     return NotifySettings(webhooks=tuple(webhooks), **values)
 
 

@@ -6,7 +6,10 @@ a restart after it was sent sends nothing again.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -214,6 +217,78 @@ async def test_restarts_neither_lose_nor_repeat_a_notification(tmp_path: Path) -
             if d.proc is not None and d.proc.poll() is None:
                 d.kill()
         await receiver.stop()
+        await feeds.stop()
+
+
+class Hanging:
+    """A server on 127.0.0.1 that takes every request and answers none until released."""
+
+    def __init__(self) -> None:
+        self.entered: set[str] = set()
+        self.release = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        return f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+
+    async def stop(self) -> None:
+        self.release.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.entered.add(request.method)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.release.wait(), 60)
+        return web.Response(status=503)
+
+
+async def test_a_stop_drains_polls_and_sending_together_within_one_grace(tmp_path: Path) -> None:
+    # a poll and a webhook POST both hang when SIGTERM comes: both get the same 5 s, not 5 + 5
+    feeds, stuck = FeedServer({"/weg/rss": FeedSpec(posts=[], status=404)}), Hanging()
+    base = await feeds.start()
+    hang = await stuck.start()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[monitor]
+database = "sqlite:///{tmp_path}/monitor.db"
+poll_interval = "1h"
+jitter = "0s"
+
+[notify]
+evaluate_every = "1s"
+failing_after = 1
+
+[[notify.webhook]]
+name = "team"
+url = "{hang}/hook"
+
+[[organisation]]
+name = "Gemeente Weg"
+rss = ["{base}/weg/rss", "{hang}/traag/rss"]
+"""
+    )
+    daemon = Daemon(config).start()
+    try:
+        await daemon.wait_ready()
+        await daemon.until(
+            lambda: {"GET", "POST"} <= stuck.entered, 30, "a poll and a POST to be in flight"
+        )
+        started = time.monotonic()
+        assert daemon.stop() == 0, daemon.log
+        took = time.monotonic() - started
+        assert took < 8, f"stopping took {took:.1f}s (Docker kills at 10s):\n{daemon.log}"
+    finally:
+        if daemon.proc is not None and daemon.proc.poll() is None:
+            daemon.kill()
+        await stuck.stop()
         await feeds.stop()
 
 
