@@ -58,6 +58,10 @@ def create_db_engine(url: str) -> Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    if parsed.get_backend_name() == "postgresql":
+        # UTF-8 on the wire even from a SQL_ASCII database (initdb without a locale), where
+        # text would otherwise come back as bytes
+        return sa.create_engine(url, pool_pre_ping=True, connect_args={"client_encoding": "utf8"})
     return sa.create_engine(url, pool_pre_ping=True)
 
 
@@ -380,29 +384,36 @@ def _aware(value: Any) -> datetime | None:
 POST_ID_MAX, NAME_MAX, URL_MAX, ETAG_MAX, LAST_MODIFIED_MAX = 500, 500, 2000, 500, 100
 
 
+def _size(text: str) -> int:
+    # UTF-8 bytes: a column's length is in characters on a UTF-8 database but in bytes on a
+    # SQL_ASCII one, and the byte count is never the smaller of the two
+    return len(text.encode())
+
+
 def fit_id(post_id: str) -> str:
     """A post id that fits its column: over-long ids (feed guids full of tracking parameters)
     are replaced by a stable digest, so the post is still stored once."""
-    if len(post_id) <= POST_ID_MAX:
+    if _size(post_id) <= POST_ID_MAX:
         return post_id
     return "sha256:" + hashlib.sha256(post_id.encode()).hexdigest()
 
 
 def _fits(value: str | None, limit: int) -> str | None:
-    return value if value is None or len(value) <= limit else None
+    return value if value is None or _size(value) <= limit else None
 
 
 def _web_url(url: str | None) -> str | None:
     """Only an http(s) URL that fits is kept: it is shown as a link and in a label."""
-    if not url or len(url) > URL_MAX or not url.lower().startswith(("https://", "http://")):
+    if not url or _size(url) > URL_MAX or not url.lower().startswith(("https://", "http://")):
         return None
     return url
 
 
 def _clip(text: str | None, limit: int = 1000) -> str | None:
-    if text is None or len(text) <= limit:
+    if text is None or _size(text) <= limit:
         return text
-    return text[: limit - 1] + "…"
+    cut = text.encode()[: limit - len("…".encode())].decode(errors="ignore")
+    return cut + "…"
 
 
 def describe_error(exc: sa.exc.SQLAlchemyError) -> str:
