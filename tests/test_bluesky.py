@@ -275,22 +275,6 @@ async def test_429_waits_for_ratelimit_reset_by_the_server_clock() -> None:
     assert getattr(caught.value, "quota_used_ratio", None) == 1.0
 
 
-async def test_429_with_retry_after_uses_it() -> None:
-    appview = AppView(profile=error("error_ratelimit.json", 429, {"Retry-After": "42"}))
-    with pytest.raises(RateLimited) as caught:
-        await connector(appview).fetch(HANDLE, since=None, checkpoint=Checkpoint())
-    assert caught.value.retry_after == 42
-
-
-async def test_timeouts_are_transient() -> None:
-    def slow(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadTimeout("timed out", request=request)
-
-    with pytest.raises(ConnectorError) as caught:
-        await connector(AppView(profile=slow)).fetch(HANDLE, since=None, checkpoint=Checkpoint())
-    assert caught.value.kind == "transient"
-
-
 @pytest.mark.parametrize(
     ("handle", "actor"),
     [

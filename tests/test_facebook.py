@@ -367,15 +367,3 @@ async def test_unreadable_payloads_are_malformed(body: bytes) -> None:
         await fb.fetch(ChannelRef(PAGE), since=None, checkpoint=Checkpoint())
     assert caught.value.kind == "malformed"
     assert TOKEN not in str(caught.value)
-
-
-async def test_timeouts_are_transient() -> None:
-    def answer(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadTimeout("timed out", request=request)
-
-    client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
-    fb = FacebookConnector(client, PlatformOptions(base_url=BASE, access_token=TOKEN))
-    with pytest.raises(ConnectorError) as caught:
-        await fb.fetch(ChannelRef(PAGE), since=None, checkpoint=Checkpoint())
-    assert caught.value.kind == "transient"
-    assert TOKEN not in str(caught.value)

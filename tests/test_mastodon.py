@@ -260,22 +260,6 @@ async def test_429_waits_for_the_fractional_reset_by_the_server_clock() -> None:
     assert getattr(caught.value, "quota_used_ratio", None) == 1.0
 
 
-async def test_429_with_retry_after_uses_it() -> None:
-    server = Server(lookup=error("error_429.json", 429, {"Retry-After": "30"}))
-    with pytest.raises(RateLimited) as caught:
-        await connector(server).fetch(HANDLE, since=None, checkpoint=Checkpoint())
-    assert caught.value.retry_after == 30
-
-
-async def test_timeouts_are_transient() -> None:
-    def slow(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectTimeout("timed out", request=request)
-
-    with pytest.raises(ConnectorError) as caught:
-        await connector(Server(lookup=slow)).fetch(HANDLE, since=None, checkpoint=Checkpoint())
-    assert caught.value.kind == "transient"
-
-
 @pytest.mark.parametrize(
     ("handle", "url"),
     [
