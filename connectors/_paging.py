@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from connectors.base import Checkpoint, FetchResult, Post, Profile, unique_posts
+from connectors.base import RESUME_KEY, Checkpoint, FetchResult, Post, Profile, unique_posts
 from connectors.errors import Malformed
 
-RESUME_KEYS = ("resume", "resume_since")  # what a ``Resume`` occupies in ``Checkpoint.extra``
+RESUME_KEYS = (RESUME_KEY, "resume_since")  # what a ``Resume`` occupies in ``Checkpoint.extra``
 
 
 @dataclass
@@ -84,13 +84,13 @@ class Resume:
 
     @classmethod
     def from_extra(cls, extra: Mapping[str, str]) -> Resume | None:
-        position = extra.get("resume")
+        position = extra.get(RESUME_KEY)
         if not position:
             return None
         return cls(position, from_unix(extra.get("resume_since")))
 
     def to_extra(self) -> dict[str, str]:
-        extra = {"resume": self.position}
+        extra = {RESUME_KEY: self.position}
         if self.bound is not None:
             extra["resume_since"] = unix(self.bound)
         return extra

@@ -14,6 +14,8 @@ from typing import ClassVar, Literal, Protocol
 
 import httpx
 
+RESUME_KEY = "resume"  # Checkpoint.extra: where an unfinished read of older posts goes on
+
 PostKind = Literal["post", "reply", "repost"]
 POST_KINDS: tuple[PostKind, ...] = ("post", "reply", "repost")
 
@@ -52,6 +54,12 @@ class Checkpoint:
     etag: str | None = None
     last_modified: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def backlog(self) -> bool:
+        """Older posts remain unread: the poll stopped at its page budget, and the next poll
+        picks up at the position kept under ``RESUME_KEY``."""
+        return bool(self.extra.get(RESUME_KEY))
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,18 +11,20 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Mapping
+from bisect import bisect_right
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from connectors.base import ChannelRef, Connector, FetchResult, Post
+from connectors.base import ChannelRef, Connector, FetchResult, Post, unique_posts
 from connectors.errors import ConnectorError, Malformed, RateLimited, Transient
+from monitor import cadence
 from monitor.http_client import RequestTally, current_tally
 from monitor.metrics import Instruments
 from monitor.pacing import Pacing, gate_key
 from monitor.records import DbCall, PollContext, PollOutcome
 from monitor.redact import Redactor
-from monitor.settings import ChannelSettings
+from monitor.settings import ChannelSettings, Policy
 from monitor.storage import Store
 from monitor.writer import PollWriter
 
@@ -33,6 +35,9 @@ Clock = Callable[[], datetime]
 FUTURE_TOLERANCE = timedelta(hours=1)
 FIRST_RETRY = timedelta(minutes=1)
 MAX_RETRY_AFTER = timedelta(days=1)
+FIRST_READ_MAX_REQUESTS = 50
+"""A first read asks for more pages, past ``page_limit``, until it has made this many requests."""
+_WIDEST_WINDOW = max(cadence.WINDOWS.values())
 
 
 def utcnow() -> datetime:
@@ -69,6 +74,26 @@ def settle_future_posts(posts: tuple[Post, ...], now: datetime) -> tuple[Post, .
     )
 
 
+def judging_horizon_reached(posts: Sequence[Post], policy: Policy, now: datetime) -> bool:
+    """Whether ``posts`` reach back far enough to judge the channel as its whole history would.
+
+    Either they reach past ``dormant_after`` (nothing older can change the state), or every post
+    the rules weigh is there with the intervals behind it: the posts in the widest window and
+    the target period, those less than min(inactive_after, dormant_after) older than the newest
+    (the quiet rule's reach), and more than ``cadence.MAX_INTERVALS`` posts older than all that.
+    """
+    dated = [p.published_at for p in posts if p.published_at is not None]
+    if dated and min(dated) <= now - policy.dormant_after:
+        return True
+    kinds = set(policy.count_kinds)
+    times = sorted({p.published_at for p in posts if p.published_at and p.kind in kinds})
+    if not times:
+        return False
+    reach = min(policy.inactive_after, policy.dormant_after)
+    weighed_from = min(now - max(_WIDEST_WINDOW, policy.target_period), times[-1] - reach)
+    return bisect_right(times, weighed_from) > cadence.MAX_INTERVALS
+
+
 def advance(context: PollContext, outcome: PollOutcome) -> PollContext:
     """The context the next poll starts from, as the store would now read it."""
     if outcome.result is None:
@@ -88,6 +113,7 @@ def advance(context: PollContext, outcome: PollOutcome) -> PollContext:
         last_poll_at=outcome.finished_at,
         last_poll_ok=True,
         consecutive_failures=0,
+        read_before=True,
     )
 
 
@@ -141,11 +167,7 @@ class Poller:
         error: ConnectorError | None = None
         try:
             async with asyncio.timeout(self._timeout):
-                result = await self._connectors[platform].fetch(
-                    ChannelRef(channel.handle),
-                    since=context.newest_post_at,
-                    checkpoint=context.checkpoint,
-                )
+                result = await self._read(channel, context, tally)
         except ConnectorError as exc:
             error = exc
         except TimeoutError:
@@ -207,6 +229,47 @@ class Poller:
                 extra={"fields": {"platform": platform}},
             )
         return PollReport(ok=False, error=error, retry_in=retry_in)
+
+    async def _read(
+        self, channel: ChannelSettings, context: PollContext, tally: RequestTally
+    ) -> FetchResult:
+        """One fetch; the first read of a channel goes on until it can be judged.
+
+        A first read that stopped at the page budget with older posts unread continues (each
+        further fetch starts from the newest post read and picks up the backlog) until the
+        posts reach the judging horizon, the listing ends, or ``FIRST_READ_MAX_REQUESTS``. It is
+        stored as one poll: until then the channel is not judged, and a failure part-way fails
+        the poll, so a channel is never judged on a read cut short.
+        """
+        connector = self._connectors[channel.platform]
+        ref = ChannelRef(channel.handle)
+        first = await connector.fetch(
+            ref, since=context.newest_post_at, checkpoint=context.checkpoint
+        )
+        if context.read_before:
+            return first
+        result, posts = first, list(first.posts)
+        while (
+            result.checkpoint.backlog
+            and tally.total < FIRST_READ_MAX_REQUESTS
+            and not judging_horizon_reached(posts, channel.policy, self._clock())
+        ):
+            newest = max((p.published_at for p in posts if p.published_at), default=None)
+            more = await connector.fetch(ref, since=newest, checkpoint=result.checkpoint)
+            known = len(unique_posts(posts))
+            posts.extend(more.posts)
+            stuck = more.checkpoint == result.checkpoint and len(unique_posts(posts)) == known
+            result = more
+            if stuck:  # the platform gave nothing new: asking again would not either
+                break
+        if result is first:
+            return first
+        return replace(
+            result,
+            posts=unique_posts(posts),
+            profile=result.profile or first.profile,
+            not_modified=False,
+        )
 
     def _observe(
         self,

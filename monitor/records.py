@@ -65,3 +65,4 @@ class PollContext:
     last_poll_at: datetime | None
     last_poll_ok: bool | None
     consecutive_failures: int
+    read_before: bool  # a poll has succeeded: the deep first read is done

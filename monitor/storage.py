@@ -161,6 +161,7 @@ class Store:
                 last_poll_at=channel.last_poll_at,
                 last_poll_ok=channel.last_poll_ok,
                 consecutive_failures=channel.consecutive_failures,
+                read_before=channel.last_success_at is not None,
             )
 
     def record_poll(self, channel_id: int, outcome: PollOutcome) -> int:

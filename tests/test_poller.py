@@ -13,9 +13,15 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from connectors.base import ChannelRef, Checkpoint, FetchResult, PlatformOptions, Post
-from connectors.errors import AuthFailed, RateLimited
+from connectors.errors import AuthFailed, RateLimited, Transient
 from monitor.http_client import build_client
-from monitor.jobs import FIRST_RETRY, Poller, backoff, settle_future_posts
+from monitor.jobs import (
+    FIRST_READ_MAX_REQUESTS,
+    FIRST_RETRY,
+    Poller,
+    backoff,
+    settle_future_posts,
+)
 from monitor.metrics import Instruments
 from monitor.redact import Redactor
 from monitor.settings import ChannelSettings, Policy
@@ -282,3 +288,100 @@ def test_an_absurd_retry_after_is_capped_at_a_day() -> None:
     assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT") is not None
     assert backoff(1, timedelta(hours=6), 1e12) <= MAX_RETRY_AFTER * 1.1
     assert backoff(1, timedelta(hours=6), float("inf")) <= timedelta(hours=6)
+
+
+class Listing:
+    """A newest-first listing read ``per_fetch`` posts at a time, the way the API connectors page:
+    the head (posts at or after ``since``), then the backlog from the position kept in the
+    checkpoint. Every fetch makes ``requests`` requests through the shared client."""
+
+    def __init__(self, posts: list[Post], *, per_fetch: int = 20, requests: int = 1) -> None:
+        self.posts = sorted(posts, key=lambda p: p.published_at or NOW, reverse=True)
+        self.per_fetch = per_fetch
+        self.requests = requests
+        self.fail_at: int | None = None  # the fetch (0-based) that raises
+
+    async def __call__(self, c: FakeConnector, _: ChannelRef) -> FetchResult:
+        since, checkpoint = c.seen[-1]
+        if self.fail_at is not None and len(c.seen) - 1 == self.fail_at:
+            raise Transient("HTTP 502 from https://a.example/api")
+        for _ in range(self.requests):
+            await c.client.get("https://a.example/api")
+        head = [p for p in self.posts if since is not None and p.published_at >= since]
+        start = int(checkpoint.extra.get("resume", "0")) if checkpoint.backlog else len(head)
+        if since is None:
+            start = 0
+        taken = self.posts[start : start + self.per_fetch]
+        end = start + len(taken)
+        extra = {"resume": str(end)} if end < len(self.posts) else {}
+        return FetchResult(posts=(*head, *taken), checkpoint=Checkpoint(extra=extra))
+
+
+def daily(count: int, newest: datetime = NOW - timedelta(hours=1)) -> list[Post]:
+    return [Post(str(i), newest - timedelta(days=i)) for i in range(count)]
+
+
+async def test_a_first_read_goes_on_until_the_judging_horizon(store: Store) -> None:
+    # 400 daily posts, 20 per poll: the rules weigh 90 days (the widest window) plus 50 intervals
+    listing = Listing(daily(400))
+    cid = store.sync(["Gemeente A"], [CHANNEL], NOW)[CHANNEL.key]
+    poller, connector, _, _ = make(store, listing)
+    report = await poller.poll(CHANNEL, cid)
+    assert report.ok
+    stored = store.post_times([cid], since=NOW - timedelta(days=1000), newest=0)[cid]
+    oldest = min(p.published_at for p in stored)
+    assert NOW - oldest > timedelta(days=90 + 50)  # horizon reached...
+    assert len(stored) < 400  # ...and no further than needed
+    assert connector.seen[1][0] == NOW - timedelta(hours=1)  # continued from the newest post
+    assert len(store.recent_polls(cid)) == 1  # stored as one poll
+    assert store.recent_polls(cid)[0].requests == len(connector.seen)
+
+    # later polls keep to the page budget
+    seen = len(connector.seen)
+    await poller.poll(CHANNEL, cid)
+    assert len(connector.seen) == seen + 1
+
+
+async def test_a_first_read_stops_at_the_end_of_the_listing(store: Store) -> None:
+    listing = Listing(daily(30))
+    cid = store.sync(["Gemeente A"], [CHANNEL], NOW)[CHANNEL.key]
+    poller, connector, _, _ = make(store, listing)
+    assert (await poller.poll(CHANNEL, cid)).ok
+    assert len(connector.seen) == 2
+    assert len(store.post_times([cid], since=NOW - timedelta(days=99), newest=0)[cid]) == 30
+
+
+async def test_a_first_read_stops_past_dormant_after(store: Store) -> None:
+    # one post a week: 26 weeks reach dormant_after (180 days) long before 50 intervals
+    weekly = [Post(str(i), NOW - timedelta(weeks=i, hours=1)) for i in range(200)]
+    listing = Listing(weekly, per_fetch=5)
+    cid = store.sync(["Gemeente A"], [CHANNEL], NOW)[CHANNEL.key]
+    poller, _, _, _ = make(store, listing)
+    assert (await poller.poll(CHANNEL, cid)).ok
+    stored = store.post_times([cid], since=NOW - timedelta(days=5000), newest=0)[cid]
+    assert 26 <= len(stored) <= 35
+    assert min(p.published_at for p in stored) <= NOW - timedelta(days=180)
+
+
+async def test_a_first_read_makes_at_most_the_capped_requests(store: Store) -> None:
+    listing = Listing(daily(5000, NOW - timedelta(hours=1)), per_fetch=1, requests=5)
+    cid = store.sync(["Gemeente A"], [CHANNEL], NOW)[CHANNEL.key]
+    poller, _, _, _ = make(store, listing)
+    assert (await poller.poll(CHANNEL, cid)).ok
+    assert store.recent_polls(cid)[0].requests == FIRST_READ_MAX_REQUESTS
+
+
+async def test_a_first_read_that_fails_part_way_is_not_judged(store: Store) -> None:
+    listing = Listing(daily(400))
+    listing.fail_at = 2
+    cid = store.sync(["Gemeente A"], [CHANNEL], NOW)[CHANNEL.key]
+    poller, connector, _, _ = make(store, listing)
+    report = await poller.poll(CHANNEL, cid)
+    assert not report.ok and report.error is not None and report.error.kind == "transient"
+    record = store.channels([cid])[cid]
+    assert record.last_success_at is None  # still unknown: never judged on a partial read
+    assert store.post_times([cid], since=NOW - timedelta(days=999), newest=0) == {}
+
+    listing.fail_at = None
+    assert (await poller.poll(CHANNEL, cid)).ok
+    assert connector.seen[3] == (None, Checkpoint())  # the first read starts again
