@@ -28,6 +28,8 @@ def channel_json(view: ChannelView) -> dict[str, Any]:
         "name": record.name,
         "url": record.url,
         "state": assessed.state.value,
+        "stale": view.stale,  # judged as of the last successful poll: it cannot be read now
+        "judged_at": rfc3339(view.judged_at),
         "last_post_at": rfc3339(assessed.last_post_at),
         "silence_seconds": (
             assessed.silence.total_seconds() if assessed.silence is not None else None

@@ -66,7 +66,9 @@ class Runtime:
 
     def snapshot_now(self) -> list[views.ChannelView]:
         """Every channel judged now (synchronous; call from a worker thread)."""
-        return views.snapshot(self.store, self.settings.channels, self.ids, self.clock())
+        return views.snapshot(
+            self.store, self.settings.channels, self.ids, self.clock(), self.poller.store_faults
+        )
 
     async def snapshot(self) -> list[views.ChannelView]:
         return await asyncio.to_thread(self.snapshot_now)
@@ -207,6 +209,8 @@ async def run_daemon(
         lock = leadership_for(settings.monitor.database, runtime.store.engine)
 
         async def ready() -> bool:
+            if runtime.poller.store_failing_since is not None:
+                return False  # polls are read but cannot be recorded
             try:
                 await asyncio.wait_for(asyncio.to_thread(runtime.store.ping), timeout=5)
             except (StorageError, TimeoutError):
@@ -243,6 +247,7 @@ async def run_daemon(
             registry=runtime.registry,
             clock=clock,
             leading=leads.is_set,  # a standby records and sends nothing
+            store_faults=lambda: runtime.poller.store_faults,  # refused polls count as failed
         )
         log.info(
             "channel-monitor started",

@@ -16,16 +16,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
+
 from connectors.base import ChannelRef, Connector, FetchResult, Post, unique_posts
 from connectors.errors import ConnectorError, Malformed, RateLimited, Transient
 from monitor import cadence
 from monitor.http_client import RequestTally, current_tally
 from monitor.metrics import Instruments
 from monitor.pacing import Pacing, gate_key
-from monitor.records import DbCall, PollContext, PollOutcome
+from monitor.records import STORAGE_REASON, DbCall, PollContext, PollOutcome, StoreFault
 from monitor.redact import Redactor
 from monitor.settings import ChannelSettings, Policy
-from monitor.storage import Store
+from monitor.storage import Store, describe_error
 from monitor.writer import PollWriter
 
 log = logging.getLogger("channel_monitor.poll")
@@ -53,6 +55,14 @@ class PollReport:
     error: ConnectorError | None = None
     retry_in: timedelta | None = None  # None: keep the regular interval
     deferred_until: datetime | None = None  # not polled: the platform asked us to pause
+    store_failed: bool = False  # read (or not), but the store refused the poll
+
+    @property
+    def reason(self) -> str | None:
+        """The poll error reason, as in the metrics: the error's kind, or ``storage``."""
+        if self.store_failed:
+            return STORAGE_REASON
+        return self.error.kind if self.error else None
 
 
 def backoff(failures: int, interval: timedelta, retry_after: float | None) -> timedelta:
@@ -72,6 +82,13 @@ def settle_future_posts(posts: tuple[Post, ...], now: datetime) -> tuple[Post, .
         replace(p, published_at=now) if p.published_at is not None and p.published_at > limit else p
         for p in posts
     )
+
+
+def _describe(exc: Exception) -> str:
+    """One line on why the store refused a poll (the database's words, not a traceback)."""
+    if isinstance(exc, sa.exc.SQLAlchemyError):
+        return describe_error(exc)
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
 
 
 def judging_horizon_reached(posts: Sequence[Post], policy: Policy, now: datetime) -> bool:
@@ -144,6 +161,8 @@ class Poller:
         self.pacing = pacing or Pacing({})
         self._writer = PollWriter(store, db)
         self._contexts: dict[int, PollContext] = {}  # read once, then kept up to date here
+        self.store_faults: Mapping[int, StoreFault] = {}  # polls the store refused, by channel
+        self.store_failing_since: datetime | None = None  # the last write failed, since then
 
     async def poll(self, channel: ChannelSettings, channel_id: int) -> PollReport:
         """Poll one channel once and record the outcome; never raises a connector error."""
@@ -158,7 +177,10 @@ class Poller:
         platform = channel.platform
         context = self._contexts.get(channel_id)
         if context is None:
-            context = await self._db(self._store.poll_context, channel_id)
+            try:
+                context = await self._db(self._store.poll_context, channel_id)
+            except Exception as exc:  # the database, not the platform
+                return self._store_failed(channel, channel_id, exc)
         tally = RequestTally(platform)
         token = current_tally.set(tally)
         started = self._clock()
@@ -192,10 +214,9 @@ class Poller:
         )
         try:
             new_posts = await self._writer.record(channel_id, outcome)
-        except Exception:  # the database, not the platform: try again at the next interval
-            log.exception("could not store the poll of %s %s", platform, channel.label)
-            self._contexts.pop(channel_id, None)  # re-read what was stored next time
-            return PollReport(ok=False, error=Transient("the poll could not be stored"))
+        except Exception as exc:  # the database, not the platform
+            return self._store_failed(channel, channel_id, exc)
+        self._stored(channel_id)
         self._contexts[channel_id] = advance(context, outcome)
         ratio = self._observe(platform, tally, time.perf_counter() - t0, result, error)
         if ratio is not None:
@@ -229,6 +250,46 @@ class Poller:
                 extra={"fields": {"platform": platform}},
             )
         return PollReport(ok=False, error=error, retry_in=retry_in)
+
+    def _store_failed(
+        self, channel: ChannelSettings, channel_id: int, exc: Exception
+    ) -> PollReport:
+        """A poll the store refused is a failed poll (reason ``storage``), never a success.
+
+        Nothing of it counts: the channel keeps its last stored state, shown as failing, and
+        the poll is tried again with backoff, from what the store holds.
+        """
+        now = self._clock()
+        detail = "the poll could not be stored: " + self._redact(_describe(exc))
+        fault = self.store_faults.get(channel_id)
+        fault = StoreFault(
+            since=fault.since if fault else now,
+            at=now,
+            failures=(fault.failures if fault else 0) + 1,
+            detail=detail[:500],
+        )
+        # replaced, never changed in place: snapshots read it from other threads
+        self.store_faults = {**self.store_faults, channel_id: fault}
+        self.store_failing_since = self.store_failing_since or now
+        self._contexts.pop(channel_id, None)  # re-read what was stored next time
+        self._instruments.poll_errors.labels(channel.platform, STORAGE_REASON).inc()
+        self._instruments.store_write_errors.inc()
+        self._instruments.store_ok.set(0)
+        log.error(
+            "poll failed (storage): %s",
+            detail,
+            extra={"fields": {"platform": channel.platform, "channel": channel.label}},
+        )
+        retry_in = backoff(fault.failures, channel.poll_interval, None)
+        return PollReport(ok=False, store_failed=True, retry_in=retry_in)
+
+    def _stored(self, channel_id: int) -> None:
+        if channel_id in self.store_faults:
+            self.store_faults = {k: v for k, v in self.store_faults.items() if k != channel_id}
+        if self.store_failing_since is not None:
+            log.info("the store takes polls again")
+        self.store_failing_since = None
+        self._instruments.store_ok.set(1)
 
     async def _read(
         self, channel: ChannelSettings, context: PollContext, tally: RequestTally

@@ -8,8 +8,10 @@ last poll of each channel, made on the daemon's own schedule.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 
+import httpx
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -22,7 +24,10 @@ from prometheus_client.registry import Collector
 
 from connectors.errors import ERROR_KINDS, safe_url
 from monitor import __version__, cadence
+from monitor.records import STORAGE_REASON
 from monitor.views import ChannelView
+
+log = logging.getLogger("channel_monitor.metrics")
 
 PREFIX = "channel_monitor"
 _CHANNEL_LABELS = ("organisation", "platform", "channel")
@@ -71,8 +76,19 @@ class Instruments:
             "1 if this daemon polls the channels; 0 while another one on the same database does.",
             registry=registry,
         )
+        self.store_write_errors = Counter(
+            f"{PREFIX}_store_write_errors",
+            "Polls the database refused to store (disk full, read-only, locked, unreachable).",
+            registry=registry,
+        )
+        self.store_ok = Gauge(
+            f"{PREFIX}_store_write_ok",
+            "1 while the last write of a poll to the database succeeded (or none was tried).",
+            registry=registry,
+        )
+        self.store_ok.set(1)
         for platform in platforms:  # series known in advance are exported as 0
-            for reason in ERROR_KINDS:
+            for reason in (*ERROR_KINDS, STORAGE_REASON):
                 self.poll_errors.labels(platform, reason)
             self.poll_duration.labels(platform)
 
@@ -115,32 +131,66 @@ class ChannelCollector(Collector):
             "last_success_timestamp_seconds", "Unix time of the last successful poll."
         )
         failures = family("consecutive_failures", "Failed polls since the last success.")
+        families = {
+            "info": info,
+            "state": state,
+            "last_post": last_post,
+            "recent": recent,
+            "gap": gap,
+            "followers": followers,
+            "inactive": inactive,
+            "dormant": dormant,
+            "target": target,
+            "period": period,
+            "success": success,
+            "last_poll": last_poll,
+            "last_success": last_success,
+            "failures": failures,
+        }
 
         for view in views:
-            labels = (view.organisation, view.platform, view.handle)
-            record, assessed, policy = view.record, view.cadence, view.policy
-            url = safe_url(record.url) if record.url else ""  # no query string in a label
-            info.add_metric((*labels, record.name or view.handle, url), 1)
-            for name in cadence.STATES:
-                state.add_metric((*labels, name.value), 1 if name == assessed.state else 0)
-            if assessed.last_post_at is not None:
-                last_post.add_metric(labels, assessed.last_post_at.timestamp())
-            for window, count in assessed.recent_posts.items():
-                recent.add_metric((*labels, window), count)
-            if assessed.usual_gap is not None:
-                gap.add_metric(labels, assessed.usual_gap.total_seconds())
-            if record.followers is not None:
-                followers.add_metric(labels, record.followers)
-            inactive.add_metric(labels, policy.inactive_after.total_seconds())
-            dormant.add_metric(labels, policy.dormant_after.total_seconds())
-            target.add_metric(labels, policy.target_posts)
-            period.add_metric(labels, policy.target_period.total_seconds())
-            if record.last_poll_at is not None:
-                success.add_metric(labels, 1 if record.last_poll_ok else 0)
-                last_poll.add_metric(labels, record.last_poll_at.timestamp())
-            if record.last_success_at is not None:
-                last_success.add_metric(labels, record.last_success_at.timestamp())
-            failures.add_metric(labels, record.consecutive_failures)
+            try:  # one channel's odd data never costs the others their series
+                rows = list(_channel_rows(view))
+            except Exception:
+                log.exception("channel %s left out of /metrics", view.handle)
+                continue
+            for name, values, value in rows:
+                families[name].add_metric(values, value)
 
         yield from (info, state, last_post, recent, gap, followers, inactive, dormant)
         yield from (target, period, success, last_poll, last_success, failures)
+
+
+def _channel_rows(view: ChannelView) -> Iterator[tuple[str, tuple[str, ...], float]]:
+    """One channel's samples: (family, label values, value)."""
+    labels = (view.organisation, view.platform, view.handle)
+    record, assessed, policy = view.record, view.cadence, view.policy
+    yield "info", (*labels, record.name or view.handle, _label_url(record.url)), 1
+    for name in cadence.STATES:
+        yield "state", (*labels, name.value), 1 if name == assessed.state else 0
+    if assessed.last_post_at is not None:
+        yield "last_post", labels, assessed.last_post_at.timestamp()
+    for window, count in assessed.recent_posts.items():
+        yield "recent", (*labels, window), count
+    if assessed.usual_gap is not None:
+        yield "gap", labels, assessed.usual_gap.total_seconds()
+    if record.followers is not None:
+        yield "followers", labels, record.followers
+    yield "inactive", labels, policy.inactive_after.total_seconds()
+    yield "dormant", labels, policy.dormant_after.total_seconds()
+    yield "target", labels, policy.target_posts
+    yield "period", labels, policy.target_period.total_seconds()
+    if record.last_poll_at is not None:
+        yield "success", labels, 1 if record.last_poll_ok else 0
+        yield "last_poll", labels, record.last_poll_at.timestamp()
+    if record.last_success_at is not None:
+        yield "last_success", labels, record.last_success_at.timestamp()
+    yield "failures", labels, record.consecutive_failures
+
+
+def _label_url(url: str | None) -> str:
+    """The URL without query string (it may carry a key); empty when it cannot be read."""
+    try:
+        return safe_url(url) if url else ""
+    except (httpx.InvalidURL, ValueError, TypeError):
+        return ""

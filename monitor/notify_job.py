@@ -33,7 +33,7 @@ from monitor.http_client import USER_AGENT
 from monitor.metrics import PREFIX
 from monitor.notify_message import MAX_EVENTS, body, logged_json
 from monitor.notify_store import LEASE, Claim, ClaimedDelivery, NotificationStore
-from monitor.records import ChannelKey, DbCall
+from monitor.records import ChannelKey, DbCall, StoreFault
 from monitor.redact import Redactor
 from monitor.settings import Settings, WebhookSettings
 from monitor.storage import Store
@@ -110,8 +110,10 @@ class Notifier:
         registry: CollectorRegistry,
         clock: Callable[[], datetime],
         leading: Callable[[], bool] = _always,
+        store_faults: Callable[[], Mapping[int, StoreFault]] = dict,
     ) -> None:
         self._settings = settings
+        self._store_faults = store_faults
         self._rules = settings.notify
         self._store = store
         self._log_store = NotificationStore(store.engine)
@@ -142,7 +144,7 @@ class Notifier:
     def evaluate(self, now: datetime) -> list[notify.NewEvent]:
         """Judge every channel at ``now`` and record what changed (database thread)."""
         channels = self._settings.channels
-        judged = views.snapshot(self._store, channels, self._ids, now)
+        judged = views.snapshot(self._store, channels, self._ids, now, self._store_faults())
         ids = [v.record.id for v in judged]
         alerts = self._log_store.alerts(ids)
         evaluation = notify.evaluate(judged, alerts, self._rules, now)
@@ -355,6 +357,7 @@ def start_notifier(
     registry: CollectorRegistry,
     clock: Callable[[], datetime],
     leading: Callable[[], bool] = _always,
+    store_faults: Callable[[], Mapping[int, StoreFault]] = dict,
 ) -> NotifierTask | None:
     """Start notifying in the background, if ``[notify]`` has a webhook; else None.
 
@@ -375,6 +378,7 @@ def start_notifier(
         registry=registry,
         clock=clock,
         leading=leading,
+        store_faults=store_faults,
     )
     log.info(
         "notifications on",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -66,3 +66,32 @@ class PollContext:
     last_poll_ok: bool | None
     consecutive_failures: int
     read_before: bool  # a poll has succeeded: the deep first read is done
+
+
+@dataclass(frozen=True, slots=True)
+class StoreFault:
+    """Polls of one channel that could not be stored since its last stored poll.
+
+    Kept in memory while the store refuses them and laid over the stored record, so the
+    channel shows a failing poll (reason ``storage``) instead of a success it never recorded.
+    """
+
+    since: datetime  # the first poll that could not be stored
+    at: datetime  # the latest one
+    failures: int
+    detail: str
+
+    def over(self, record: ChannelRecord) -> ChannelRecord:
+        """``record`` as it would read had the failed polls been stored."""
+        return replace(
+            record,
+            last_poll_at=self.at,
+            last_poll_ok=False,
+            last_error_reason=STORAGE_REASON,
+            last_error_detail=self.detail,
+            consecutive_failures=record.consecutive_failures + self.failures,
+        )
+
+
+STORAGE_REASON = "storage"
+"""The poll error reason when the channel was read but the result could not be stored."""

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -189,8 +191,9 @@ class Store:
             if result.profile is not None:
                 channel.name = _clip(result.profile.name, NAME_MAX) or channel.name
                 channel.url = _web_url(result.profile.url) or channel.url
-                if result.profile.followers is not None:
-                    channel.followers = result.profile.followers
+                followers = _count(result.profile.followers)
+                if followers is not None:
+                    channel.followers = followers
             checkpoint = result.checkpoint
             # validators too long for their columns are dropped: the next poll is a full read
             channel.etag = _fits(checkpoint.etag, ETAG_MAX)
@@ -383,6 +386,7 @@ def _aware(value: Any) -> datetime | None:
 # Column sizes (models.py). SQLite ignores them, PostgreSQL refuses longer values, so values
 # from platforms are fitted before they are stored.
 POST_ID_MAX, NAME_MAX, URL_MAX, ETAG_MAX, LAST_MODIFIED_MAX = 500, 500, 2000, 500, 100
+COUNT_MAX = 2**53
 
 
 def _size(text: str) -> int:
@@ -404,10 +408,30 @@ def _fits(value: str | None, limit: int) -> str | None:
 
 
 def _web_url(url: str | None) -> str | None:
-    """Only an http(s) URL that fits is kept: it is shown as a link and in a label."""
+    """Only a well-formed http(s) URL that fits is kept: it is shown as a link and in a label.
+
+    Platforms supply it (a feed's ``<link>``, an account's ``url``), so it is checked as it
+    comes in: a port that is not a number or a control character would otherwise break every
+    place that shows it.
+    """
     if not url or _size(url) > URL_MAX or not url.lower().startswith(("https://", "http://")):
         return None
-    return url
+    if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in url):
+        return None
+    try:
+        parsed = httpx.URL(url)
+        _ = parsed.port
+    except (httpx.InvalidURL, ValueError, TypeError):
+        return None
+    return url if parsed.host else None
+
+
+def _count(value: int | None) -> int | None:
+    """A platform's count (followers) if it is one a column holds: never negative, never
+    beyond 2**53 (a double holds it exactly; no real account comes near it)."""
+    if value is None or isinstance(value, bool) or not 0 <= value <= COUNT_MAX:
+        return None
+    return value
 
 
 def _clip(text: str | None, limit: int = 1000) -> str | None:

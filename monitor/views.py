@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from monitor import cadence
 from monitor.cadence import ActivityState
-from monitor.records import ChannelKey, ChannelRecord, PostTime
+from monitor.records import ChannelKey, ChannelRecord, PostTime, StoreFault
 from monitor.settings import ChannelSettings, Policy
 from monitor.storage import Store
 
@@ -31,6 +31,12 @@ class ChannelView:
     cadence: cadence.Cadence
     posts_30d_by_kind: Mapping[str, int]
     weekly_posts: tuple[int, ...]  # counted posts per week, oldest first, the last CHART_WEEKS
+    judged_at: datetime  # now, or the last successful poll while the channel cannot be read
+
+    @property
+    def stale(self) -> bool:
+        """The judgement is as of the last successful poll: the channel cannot be read now."""
+        return self.record.last_poll_ok is False and self.record.last_success_at is not None
 
     @property
     def organisation(self) -> str:
@@ -57,10 +63,22 @@ class ChannelView:
         return self.record.last_poll_ok is False
 
 
+def judged_at(record: ChannelRecord, now: datetime) -> datetime:
+    """When a channel is judged: now, or while its polls fail, at its last successful poll.
+
+    Fetch failure is not inactivity: a channel that cannot be read keeps the state it had when
+    it was last read, instead of drifting to ``inactive`` on silence we could not check.
+    """
+    if record.last_poll_ok is False and record.last_success_at is not None:
+        return min(now, record.last_success_at)
+    return now
+
+
 def judge(
     settings: ChannelSettings, record: ChannelRecord, posts: Sequence[PostTime], now: datetime
 ) -> ChannelView:
-    """Judge one channel from its stored posts (pure)."""
+    """Judge one channel from its stored posts (pure); see ``judged_at`` for the moment."""
+    now = judged_at(record, now)
     kinds = set(settings.policy.count_kinds)
     counted = [p.published_at for p in posts if p.kind in kinds and p.published_at <= now]
     assessed = cadence.assess(
@@ -83,6 +101,7 @@ def judge(
         cadence=assessed,
         posts_30d_by_kind={kind: by_kind.get(kind, 0) for kind in ("post", "reply", "repost")},
         weekly_posts=tuple(weekly),
+        judged_at=now,
     )
 
 
@@ -91,10 +110,18 @@ def snapshot(
     channels: Sequence[ChannelSettings],
     ids: Mapping[ChannelKey, int],
     now: datetime,
+    faults: Mapping[int, StoreFault] | None = None,
 ) -> list[ChannelView]:
-    """Every configured channel, judged at ``now``, in configuration order (two queries)."""
+    """Every configured channel, judged at ``now``, in configuration order (two queries).
+
+    ``faults`` are polls the store refused: they show as failed polls of their channels.
+    """
     wanted = [ids[c.key] for c in channels if c.key in ids]
     records = store.channels(wanted)
+    for faulty, fault in (faults or {}).items():
+        if faulty in records:
+            records[faulty] = fault.over(records[faulty])
+    earliest = min((judged_at(r, now) for r in records.values()), default=now)
     # the quiet rule weighs every post up to G = min(inactive_after, dormant_after) older than
     # the newest, with the intervals before them: 2 × G back covers it
     horizons = [
@@ -102,7 +129,7 @@ def snapshot(
         for c in channels
     ]
     lookback = max([_LOOKBACK, *horizons])
-    posts = store.post_times(wanted, since=now - lookback, newest=_NEWEST)
+    posts = store.post_times(wanted, since=earliest - lookback, newest=_NEWEST)
     views = []
     for channel in channels:
         channel_id = ids.get(channel.key)

@@ -116,6 +116,8 @@ def status_page(views: Sequence[ChannelView], now: datetime) -> str:
             health = "ok"
         else:
             health = f"failing: {record.last_error_reason} ({record.consecutive_failures}×)"
+        if v.stale and record.last_success_at is not None:
+            state += f" (as of {record.last_success_at:%Y-%m-%d %H:%M} UTC)"
         name = record.name or v.handle
         link = f'<a href="{esc(record.url)}">{esc(name)}</a>' if record.url else esc(name)
         detail = esc(record.last_error_detail or "")
