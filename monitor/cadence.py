@@ -4,8 +4,10 @@ Pure: no clock, no I/O. ``posts`` are the publication times (timezone-aware UTC)
 that count, in any order, possibly repeated. A post later than ``now`` does not exist yet at
 ``now`` and is ignored, so judging at a past moment gives what was true then.
 
-The quiet rule refines the contract's "silence > quiet_factor * usual gap" so that a new post
-never makes a channel quiet; it never calls a channel quiet where that rule would not.
+The quiet rule refines the contract's "silence > quiet_factor * usual gap": once a channel has
+a usual gap, a new post never makes it quiet. So it says quiet only where that rule does, and
+departs from it only where that rule would not say quiet of the channel without some of its
+newest posts (leaving it a usual gap): there the newer posts would have made the channel quiet.
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ MIN_INTERVALS = 5
 """Fewer intervals than this and a channel has no usual gap (and is never quiet)."""
 GAP_PERCENTILE = 0.9
 """The usual gap is this percentile of the intervals."""
+_TICK = timedelta(microseconds=1)
+"""The resolution of datetime: ``now > t - _TICK`` is ``now >= t``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +96,7 @@ class Cadence:
     recent_posts: Mapping[str, int]  # posts in each of WINDOWS, ending at now
     usual_gap: timedelta | None  # at the newest post; None below MIN_INTERVALS intervals
     posts_in_target_period: int
-    quiet_after: datetime | None  # quiet past this if nothing is posted; None: inactive first
+    quiet_after: datetime | None  # quiet past this if nothing is posted; None: never quiet
 
 
 def intervals(posts: Iterable[datetime]) -> list[timedelta]:
@@ -195,27 +199,30 @@ def _quiet_rule(
 ) -> tuple[timedelta | None, datetime | None]:
     """The usual gap at the newest post, and when the channel turns quiet if nothing is posted.
 
-    The moment is None when silence would make the channel inactive first. Each post sets a
-    deadline: its time plus quiet_factor * the usual gap as it stood at that post. For the
-    newest post alone, that is the contract's rule (silence > factor * usual gap).
+    The moment is None when silence would make the channel inactive first. Each post with a
+    usual gap sets a deadline: its time plus quiet_factor * the usual gap as it stood at that
+    post. For the newest post alone, that is the contract's rule (silence > factor * usual gap).
     """
     if not times:
         return None, None
     # Silence this long makes the channel inactive or dormant, which outrank quiet: a deadline
-    # beyond it could never show, so it is capped there. A post without a usual gap yet gets
-    # exactly that: on its own it can never make the channel quiet.
+    # reaching it could never show, so it is capped there, just before the moment the channel
+    # would have turned inactive had it stopped at that post.
     flagged_anyway = min(policy.inactive_after, policy.dormant_after)
+    cap = flagged_anyway - _TICK
     # The quiet moment is the latest deadline of any post, not just the newest one's: a new
     # post can shrink the usual gap, and it must never bring the quiet moment earlier, or
     # posting could make a channel quiet. A post `flagged_anyway` or more older than the
-    # newest has a capped deadline no later than the newest post itself: it cannot be latest.
+    # newest has a capped deadline before the newest post itself: it cannot be latest.
+    # Posts without a usual gap set none: the quiet rule does not apply to them.
     start = bisect_left(times, times[-1] - flagged_anyway)
     gaps = _usual_gaps(times, start)
-
-    def deadline(published: datetime, gap: timedelta | None) -> datetime:
-        if gap is None:
-            return published + flagged_anyway
-        return published + min(policy.quiet_factor * gap, flagged_anyway)
-
-    latest = max(map(deadline, times[start:], gaps))
-    return gaps[-1], latest if latest < times[-1] + flagged_anyway else None
+    deadlines = [
+        published + min(policy.quiet_factor * gap, cap)
+        for published, gap in zip(times[start:], gaps, strict=True)
+        if gap is not None
+    ]
+    latest = max(deadlines, default=None)
+    if latest is None or latest >= times[-1] + cap:
+        return gaps[-1], None
+    return gaps[-1], latest

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from monitor.cadence import (
@@ -112,6 +112,17 @@ CASES: list[tuple[str, list[datetime], Policy, dict[str, bool], ActivityState]] 
     ("factor-is-policy", daily(NOW - 3 * DAY - MICRO, 60), Policy(quiet_factor=4), {}, S.ACTIVE),
     ("inactive-beats-quiet", daily(NOW - 30 * DAY, 60), Policy(), {}, S.INACTIVE),
     ("quiet-beats-below-target", daily(NOW - 10 * DAY, 60), Policy(target_posts=9), {}, S.QUIET),
+    # a short history is judged by the same rule once its newest post has 5 intervals behind it
+    ("quiet-8-daily-posts-9-days-silent", daily(NOW - 9 * DAY, 8), Policy(), {}, S.QUIET),
+    (
+        "quiet-20-posts-36h-apart-6-days",
+        spaced(NOW - 6 * DAY, [36 * HOUR] * 19),
+        Policy(),
+        {},
+        S.QUIET,
+    ),
+    ("short-not-quiet-at-3-gaps", daily(NOW - 3 * DAY, 6), Policy(), {}, S.ACTIVE),
+    ("short-quiet-just-past-3-gaps", daily(NOW - 3 * DAY - MICRO, 6), Policy(), {}, S.QUIET),
     # below target: fewer than target_posts posts with t >= now - target_period
     ("one-short", [NOW - DAY, NOW - 2 * DAY], Policy(target_posts=3), {}, S.BELOW_TARGET),
     ("target-met", [NOW - DAY, NOW - 2 * DAY, NOW - 3 * DAY], Policy(target_posts=3), {}, S.ACTIVE),
@@ -267,26 +278,39 @@ def test_a_quiet_deadline_past_inactive_means_never_quiet() -> None:
     assert judge(weekly, policy, NOW + DAY).state == S.INACTIVE
 
 
-def test_a_new_channel_is_not_quiet_before_its_first_posts_would_be_inactive() -> None:
-    # Ten daily posts. The first five had no usual gap: had the channel stopped after any of
-    # them it would have turned inactive, never quiet. Posting since must not make that worse,
-    # so it cannot be quiet before the fifth is 30 days old.
+def test_posts_before_the_fifth_interval_set_no_deadline() -> None:
+    # Ten daily posts, the newest ten days ago. The first five had no usual gap, so the quiet
+    # rule did not apply to them; from the sixth on it does, and it says what the contract
+    # says: silence (10 days) > 3 x usual gap (1 day).
     posts = daily(NOW - 10 * DAY, 10)
-    fifth = posts[4]
     cadence = judge(posts, Policy(target_posts=0))
     assert cadence.usual_gap == DAY
-    assert cadence.quiet_after == fifth + 30 * DAY
-    assert cadence.state == S.ACTIVE  # though silence (10 days) > 3 x usual gap
-    assert judge(posts, Policy(target_posts=0), fifth + 30 * DAY + MICRO).state == S.QUIET
+    assert cadence.quiet_after == posts[-1] + 3 * DAY
+    assert cadence.state == S.QUIET
 
 
-def test_a_post_on_the_fifth_interval_does_not_make_a_channel_quiet() -> None:
-    # Five posts a minute apart, a day ago, are active (no usual gap). A sixth a minute later
-    # gives a usual gap of a minute, and by the contract's rule alone the day of silence since
-    # would be quiet: posting would make the channel worse.
+def test_the_post_that_brings_the_fifth_interval_starts_the_quiet_rule() -> None:
+    # Five posts a minute apart, a day ago, are active: no usual gap, so never quiet. A sixth
+    # a minute later gives the channel its usual gap (a minute), and the day of silence since
+    # is quiet, as the contract says. This is the one post that can make a channel quiet:
+    # before it the quiet rule does not apply at all.
     posts = spaced(NOW - DAY - MINUTE, [MINUTE] * 4)
     assert judge(posts).state == S.ACTIVE
-    assert judge([*posts, NOW - DAY]).state == S.ACTIVE
+    assert judge([*posts, NOW - DAY]).state == S.QUIET
+    assert judge([*posts, NOW - DAY]).quiet_after == NOW - DAY + 3 * MINUTE
+
+
+def test_a_quick_post_after_a_pause_does_not_make_a_channel_quiet() -> None:
+    # Nine intervals: eight of an hour and a pause of 10 days; the usual gap is the largest,
+    # 10 days. A post an hour after the pause makes ten intervals, whose usual gap (the 9th
+    # smallest) is an hour: by the contract's rule alone the channel would be quiet three
+    # hours later. The deadline the post after the pause set (30 days on) is kept.
+    posts = spaced(NOW - 2 * DAY, [HOUR] * 8 + [10 * DAY])
+    assert judge(posts).quiet_after is None  # 3 x 10 days of silence is inactive first
+    later = [*posts, posts[-1] + HOUR]
+    assert judge(later).usual_gap == HOUR
+    assert judge(later).quiet_after == posts[-1] + 30 * DAY - MICRO
+    assert judge(later, Policy(target_posts=0)).state == S.ACTIVE
 
 
 def test_a_post_does_not_push_an_older_later_deadline_out() -> None:
@@ -297,8 +321,13 @@ def test_a_post_does_not_push_an_older_later_deadline_out() -> None:
     slow = spaced(NOW - 3 * DAY - 49 * HOUR, [10 * DAY] * 6 + [HOUR] * 44)
     posts = slow + [slow[-1] + k * HOUR for k in range(1, 50)]
     assert judge(posts).state == S.ACTIVE
-    assert judge(posts).quiet_after == slow[-1] + 30 * DAY
+    assert judge(posts).quiet_after == slow[-1] + 30 * DAY - MICRO
     assert judge([*posts, posts[-1] + HOUR]).state == S.ACTIVE
+    # Had the channel stopped at `slow[-1]`, it would be inactive from 30 days on: from that
+    # very moment the channel with the hourly posts since is quiet, as the contract says.
+    no_target = Policy(target_posts=0)
+    assert judge(posts, no_target, slow[-1] + 30 * DAY - MICRO).state == S.ACTIVE
+    assert judge(posts, no_target, slow[-1] + 30 * DAY).state == S.QUIET
 
 
 # --- Properties --------------------------------------------------------------------------------
@@ -311,13 +340,26 @@ def durations(low: int, high: int) -> st.SearchStrategy[timedelta]:
 
 
 # Histories as channels have them: runs of a steady rhythm (so that the usual gap shifts from
-# one rhythm to the next, a window's worth of posts later), or irregular, short or long.
+# one rhythm to the next, a window's worth of posts later), a rhythm that speeds up (the usual
+# gap shrinks once the quicker rhythm is more than a tenth of the newest intervals, or once
+# the slower one leaves the window of 50), or irregular, short or long.
 rhythms = st.lists(st.tuples(st.integers(1, 60), durations(1, 120)), max_size=4).map(
     lambda runs: [gap for count, gap in runs for _ in range(count)]
 )
+speeding_up = st.builds(
+    lambda slow, slow_count, quicker, quick_count: (
+        [slow] * slow_count + [slow / quicker] * quick_count
+    ),
+    durations(1, 120),
+    st.integers(1, 12),
+    st.integers(2, 100),
+    st.integers(1, 60),
+)
 irregular = st.lists(durations(1, 120), max_size=8) | st.lists(durations(1, 120), max_size=150)
 histories = st.builds(
-    lambda silence, gaps: spaced(NOW - silence, gaps), durations(0, 400), rhythms | irregular
+    lambda silence, gaps: spaced(NOW - silence, gaps),
+    durations(0, 400),
+    rhythms | speeding_up | irregular,
 )
 policies = st.builds(
     Policy,
@@ -357,9 +399,12 @@ def test_a_new_post_never_makes_a_channel_worse(
     posts: list[datetime], policy: Policy, wait: timedelta
 ) -> None:
     # The history (oldest first) posted one post at a time. Each new post is judged the moment
-    # it appears, `wait` later, and the moment the channel with it would turn quiet.
-    for k, new in enumerate(posts):
-        before, after = posts[:k], posts[: k + 1]
+    # it appears, `wait` later, and the moment the channel with it would turn quiet. Posts
+    # before the channel has a usual gap are left out: the quiet rule does not apply before
+    # it, and the post that brings the fifth interval is judged by the contract's rule (see
+    # test_the_post_that_brings_the_fifth_interval_starts_the_quiet_rule).
+    for k in range(MIN_INTERVALS + 1, len(posts)):
+        new, before, after = posts[k], posts[:k], posts[: k + 1]
         quiet_after = judge(after, policy, new).quiet_after
         moments = {new, new + wait}
         if quiet_after is not None:
@@ -375,6 +420,76 @@ def test_a_new_post_never_makes_a_channel_worse(
 def test_recent_post_windows_nest(posts: list[datetime], policy: Policy) -> None:
     counts = judge(posts, policy).recent_posts
     assert counts["7d"] <= counts["14d"] <= counts["30d"] <= counts["90d"] <= len(posts)
+
+
+def contract_usual_gap(posts: Sequence[datetime]) -> timedelta | None:
+    """The contract's usual gap, read plainly: nearest-rank 90th percentile of the last 50."""
+    times = sorted(set(posts))
+    last_50 = [times[k] - times[k - 1] for k in range(1, len(times))][-50:]
+    if len(last_50) < 5:
+        return None
+    rank = -(-9 * len(last_50) // 10)  # ceil(0.9 n), in whole numbers
+    return sorted(last_50)[rank - 1]
+
+
+def contract_state(
+    posts: Sequence[datetime], policy: Policy, now: datetime, *, quiet_rule: bool = True
+) -> ActivityState:
+    """The contract's state table read literally, top to bottom: the oracle of the tests below."""
+    seen = [t for t in posts if t <= now]
+    if not seen:
+        return S.NEVER_POSTED
+    silence = now - max(seen)
+    if silence >= policy.dormant_after:
+        return S.DORMANT
+    if silence >= policy.inactive_after:
+        return S.INACTIVE
+    gap = contract_usual_gap(seen)
+    if quiet_rule and gap is not None and silence > policy.quiet_factor * gap:
+        return S.QUIET
+    if sum(1 for t in seen if t >= now - policy.target_period) < policy.target_posts:
+        return S.BELOW_TARGET
+    return S.ACTIVE
+
+
+def contract_quiet_after(posts: Sequence[datetime], policy: Policy) -> datetime | None:
+    """The moment past which the contract's rule alone says quiet, if nothing is posted."""
+    gap = contract_usual_gap(posts)
+    return None if gap is None or not posts else max(posts) + policy.quiet_factor * gap
+
+
+def spared_by_an_earlier_post(posts: Sequence[datetime], policy: Policy, now: datetime) -> bool:
+    """Whether, by the contract, the channel would be neither quiet nor worse at ``now`` had
+    it stopped posting earlier, with a usual gap already (at least 6 posts, 5 intervals)."""
+    times = sorted({t for t in posts if t <= now})
+    return any(
+        badness(contract_state(times[:kept], policy, now)) < badness(S.QUIET)
+        for kept in range(6, len(times))  # without the newest len(times) - kept posts
+    )
+
+
+@settings(max_examples=1000, deadline=None)  # judges every prefix of the history
+@given(histories, policies, later)
+def test_the_quiet_rule_departs_from_the_contract_only_where_a_post_would_make_it_quiet(
+    posts: list[datetime], policy: Policy, wait: timedelta
+) -> None:
+    # The code says what the contract says, except where the contract would call the channel
+    # quiet though an earlier moment of its history (the same channel without its newest
+    # posts, with a usual gap already) would not be quiet or worse now: there a post would
+    # have made the channel quiet, and the code keeps it as it was. And only there.
+    moments = {NOW, NOW + wait}
+    for moment in (judge(posts, policy).quiet_after, contract_quiet_after(posts, policy)):
+        if moment is not None:
+            moments |= {moment, moment + MICRO}
+    for now in moments:
+        code, contract = judge(posts, policy, now).state, contract_state(posts, policy, now)
+        event(f"{code.value} / {contract.value}")
+        if code != contract:
+            assert contract == S.QUIET, now
+            assert code == contract_state(posts, policy, now, quiet_rule=False), now
+            assert spared_by_an_earlier_post(posts, policy, now), now
+        elif code == S.QUIET:
+            assert not spared_by_an_earlier_post(posts, policy, now), now
 
 
 @given(histories, policies)
@@ -431,7 +546,7 @@ def test_older_posts_than_assess_documents_it_needs_change_nothing(
     assume(posts)
     times = sorted(set(posts))
     flagged_anyway = min(policy.inactive_after, policy.dormant_after)
-    first_deadline = next(k for k, t in enumerate(times) if t >= times[-1] - flagged_anyway)
+    first_deadline = next(k for k, t in enumerate(times) if t > times[-1] - flagged_anyway)
     needed = min(
         NOW - max(WINDOWS.values()),
         NOW - policy.target_period,
