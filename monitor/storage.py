@@ -190,6 +190,7 @@ class Store:
                 channel.url = _web_url(result.profile.url) or channel.url
                 if result.profile.followers is not None:
                     channel.followers = result.profile.followers
+                channel.profile_note = _clip(result.profile.note, NOTE_MAX)
             checkpoint = result.checkpoint
             # validators too long for their columns are dropped: the next poll is a full read
             channel.etag = _fits(checkpoint.etag, ETAG_MAX)
@@ -300,6 +301,7 @@ class Store:
                     last_error_reason=c.last_error_reason,
                     last_error_detail=c.last_error_detail,
                     consecutive_failures=c.consecutive_failures,
+                    profile_note=c.profile_note,
                 )
                 for c, org in rows
             }
@@ -382,6 +384,7 @@ def _aware(value: Any) -> datetime | None:
 # Column sizes (models.py). SQLite ignores them, PostgreSQL refuses longer values, so values
 # from platforms are fitted before they are stored.
 POST_ID_MAX, NAME_MAX, URL_MAX, ETAG_MAX, LAST_MODIFIED_MAX = 500, 500, 2000, 500, 100
+NOTE_MAX = 500
 
 
 def _size(text: str) -> int:
