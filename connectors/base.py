@@ -40,6 +40,7 @@ class Profile:
     name: str | None = None
     url: str | None = None
     followers: int | None = None
+    note: str | None = None  # for people: what of the above could not be read, and why
 
 
 @dataclass(frozen=True, slots=True)

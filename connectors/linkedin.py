@@ -5,17 +5,23 @@ Name, vanity URL (``/rest/organizations/{id}``) and followers (``/rest/networkSi
 read once a day, timed by the response ``Date`` header and remembered in ``Checkpoint.extra``.
 
 Paging follows the relative ``paging.links`` ``next`` but rebuilds the request itself: the
-recorded ``next`` link drops ``sortBy``, and ``paging.total`` is not trusted, so an empty page
-also ends the walk. Reading stops at the first page holding a post created at or before
-``since``; where the page budget ran out is kept (as an offset) and read on the next poll.
+recorded ``next`` link drops ``sortBy``. Only a page without a ``next`` link ends the listing:
+LinkedIn pages first and filters after (deleted and dark posts), so a page can be short or empty
+and still link onward, and ``paging.total`` counts what was filtered out. Reading stops at the
+first page holding a post created at or before ``since``; where the page budget ran out is kept
+(as an offset) and read on the next poll.
 
-LinkedIn only lets a token read organisations its member administers, so a 403 says so.
+Posts need ``r_organization_social`` and a page role that may read them; a 403 on them fails the
+poll and says so. Name and followers need more (``rw_organization_admin`` as the page's
+ADMINISTRATOR, or ``r_compliance``): when those are refused the poll still succeeds on the posts,
+and the profile's ``note`` says what is missing. The refusal is remembered with the daily timer,
+so it costs one refused request a day, not one a poll.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
@@ -49,6 +55,8 @@ DEFAULT_API_VERSION = "202603"
 FULL_PAGE = 100  # the finder's maximum ``count``: first poll and catching up
 HEAD_PAGE = 20  # when ``since`` is known, new posts rarely fill a page
 PROFILE_EVERY = timedelta(days=1)
+POST_ROLES = "ADMINISTRATOR, DIRECT_SPONSORED_CONTENT_POSTER or CONTENT_ADMINISTRATOR"
+LOOKUP_NEEDS = "rw_organization_admin (with the ADMINISTRATOR role on this page) or r_compliance"
 _ORG = re.compile(r"(?:urn:li:organization:)?(\d{1,20})")
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -97,7 +105,7 @@ class _ErrorBody(BaseModel):
 
 
 class LinkedInConnector:
-    """Reads LinkedIn organization pages the token's member administers."""
+    """Reads the organization pages on which the token's member has a role that reads posts."""
 
     platform: ClassVar[str] = "linkedin"
 
@@ -152,18 +160,24 @@ class LinkedInConnector:
         return FetchResult(posts=posts, profile=profile, checkpoint=Checkpoint(extra=extra))
 
     async def _profile(self, poll: _Requests, org: str) -> Profile:
-        organization = _parse(_Organization, await poll.get(f"organizations/{org}"), "organization")
+        """Name and vanity URL, then followers; what the token may not read is noted, not fatal."""
+        url = f"https://www.linkedin.com/company/{org}/"
+        lookup = await _unless_refused(poll.get(f"organizations/{org}"))
+        if lookup is None:  # networkSizes needs the same scope: no need to be refused twice
+            return Profile(
+                url=url, note=f"name and followers not readable: the token lacks {LOOKUP_NEEDS}"
+            )
+        organization = _parse(_Organization, lookup, "organization")
+        if organization.vanityName:
+            url = f"https://www.linkedin.com/company/{quote(organization.vanityName, safe='')}/"
         urn = quote(f"urn:li:organization:{org}", safe="")
         params = {"edgeType": "COMPANY_FOLLOWED_BY_MEMBER"}
-        size = _parse(_NetworkSize, await poll.get(f"networkSizes/{urn}", params), "networkSizes")
-        vanity = organization.vanityName
-        return Profile(
-            name=organization.localizedName,
-            url=f"https://www.linkedin.com/company/{quote(vanity, safe='')}/"
-            if vanity
-            else f"https://www.linkedin.com/company/{org}/",
-            followers=size.firstDegreeSize,
-        )
+        sizes = await _unless_refused(poll.get(f"networkSizes/{urn}", params))
+        if sizes is None:
+            note = f"followers not readable: the token lacks {LOOKUP_NEEDS}"
+            return Profile(name=organization.localizedName, url=url, note=note)
+        size = _parse(_NetworkSize, sizes, "networkSizes")
+        return Profile(name=organization.localizedName, url=url, followers=size.firstDegreeSize)
 
 
 class _Requests:
@@ -225,9 +239,21 @@ def _post(element: _Post) -> Post:
     return Post(post_id=element.id, published_at=published, kind=kind)
 
 
+async def _unless_refused(request: Awaitable[object]) -> object | None:
+    """The payload, or None when LinkedIn refuses it (403: a scope or page role is missing)."""
+    try:
+        return await request
+    except AuthFailed as exc:
+        if exc.status != 403:
+            raise
+        return None
+
+
 def _next(body: _Posts) -> str | None:
-    """The ``start`` of the next page; None at the end (no ``next`` link, or no elements)."""
-    if not body.elements or body.paging is None:
+    """The ``start`` of the next page; None only when there is no ``next`` link. A short or
+    empty page is not the end: LinkedIn filters a page after paging it (deleted and dark posts
+    leave gaps; MicrosoftDocs/feedback#972: 46 of 50 returned, next ``start`` 50)."""
+    if body.paging is None:
         return None
     link = next((x.href for x in body.paging.links if x.rel == "next" and x.href), None)
     if link is None:
@@ -258,12 +284,14 @@ def _error(
     detail = f"LinkedIn HTTP {status} ({label}) from {where}: {text[:300]}"
     if status == 401:
         return AuthFailed(f"{detail} — the access token is invalid, revoked or expired", status=401)
-    if status == 403:
+    if status == 403 and response.request.url.path.endswith("/rest/posts"):
         return AuthFailed(
-            f"{detail} — LinkedIn only lets a token read organisations its member administers: "
-            f"the token's member must be an administrator of organization {org}",
+            f"{detail} — reading an organization's posts needs a token with "
+            f"r_organization_social whose member has the role {POST_ROLES} on organization {org}",
             status=403,
         )
+    if status == 403:
+        return AuthFailed(f"{detail} — the token lacks {LOOKUP_NEEDS}", status=403)
     if status == 426:
         return AuthFailed(
             f"{detail} — LinkedIn-Version {version} has been sunset: raise "

@@ -45,6 +45,7 @@ def channel_json(view: ChannelView) -> dict[str, Any]:
             assessed.usual_gap.total_seconds() if assessed.usual_gap is not None else None
         ),
         "followers": record.followers,
+        "profile_note": record.profile_note,
         "parked": view.settings.parked,
         "poll_ok": record.last_poll_ok,
         "last_poll_at": rfc3339(record.last_poll_at),

@@ -194,6 +194,8 @@ def _print_views(views: Sequence[ChannelView], fmt: str) -> None:
         poll = (
             "not polled"
             if record.last_poll_at is None
+            else f"ok; {record.profile_note}"
+            if record.last_poll_ok and record.profile_note
             else "ok"
             if record.last_poll_ok
             else f"{record.last_error_reason}: {record.last_error_detail or ''}".strip()

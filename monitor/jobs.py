@@ -40,6 +40,7 @@ MAX_RETRY_AFTER = timedelta(days=1)
 FIRST_READ_MAX_REQUESTS = 50
 """A first read asks for more pages, past ``page_limit``, until it has made this many requests."""
 _WIDEST_WINDOW = max(cadence.WINDOWS.values())
+NOTE_EVERY = timedelta(days=1)  # a profile read only in part is logged at most this often
 
 
 def utcnow() -> datetime:
@@ -163,6 +164,7 @@ class Poller:
         self._contexts: dict[int, PollContext] = {}  # read once, then kept up to date here
         self.store_faults: Mapping[int, StoreFault] = {}  # polls the store refused, by channel
         self.store_failing_since: datetime | None = None  # the last write failed, since then
+        self._noted: dict[int, tuple[str, datetime]] = {}  # profile note last logged, and when
 
     async def poll(self, channel: ChannelSettings, channel_id: int) -> PollReport:
         """Poll one channel once and record the outcome; never raises a connector error."""
@@ -231,6 +233,7 @@ class Poller:
         stretched = self.pacing.interval(key, platform, channel.poll_interval)
         if error is None:
             log.info("polled: %d new posts", new_posts, extra={"fields": fields})
+            self._log_note(channel_id, result, finished, fields)
             later = stretched if stretched > channel.poll_interval else None
             return PollReport(ok=True, new_posts=new_posts, retry_in=later)
         log.warning("poll failed (%s): %s", error.kind, detail, extra={"fields": fields})
@@ -331,6 +334,25 @@ class Poller:
             profile=result.profile or first.profile,
             not_modified=False,
         )
+
+    def _log_note(
+        self,
+        channel_id: int,
+        result: FetchResult | None,
+        now: datetime,
+        fields: Mapping[str, object],
+    ) -> None:
+        """What a profile read could not read is a warning, once a day per channel (the poll
+        itself succeeded, and the note is shown with the channel)."""
+        if result is None or result.profile is None:
+            return
+        note = result.profile.note
+        last = self._noted.get(channel_id)
+        if note is None:
+            self._noted.pop(channel_id, None)
+        elif last is None or last[0] != note or now - last[1] >= NOTE_EVERY:
+            self._noted[channel_id] = (note, now)
+            log.warning("polled, but %s", self._redact(note), extra={"fields": fields})
 
     def _observe(
         self,

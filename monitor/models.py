@@ -60,6 +60,7 @@ class Channel(SQLModel, table=True):
     name: str | None = Field(default=None, max_length=500)
     url: str | None = Field(default=None, max_length=2000)
     followers: int | None = None
+    profile_note: str | None = Field(default=None, max_length=500)  # what could not be read
     # poll health
     last_poll_at: datetime | None = _ts()
     last_poll_ok: bool | None = None

@@ -46,6 +46,7 @@ class ChannelRecord:
     last_error_reason: str | None
     last_error_detail: str | None
     consecutive_failures: int
+    profile_note: str | None = None  # what of the metadata the last profile read could not read
 
 
 @dataclass(frozen=True, slots=True)

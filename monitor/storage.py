@@ -194,6 +194,7 @@ class Store:
                 followers = _count(result.profile.followers)
                 if followers is not None:
                     channel.followers = followers
+                channel.profile_note = _clip(result.profile.note, NOTE_MAX)
             checkpoint = result.checkpoint
             # validators too long for their columns are dropped: the next poll is a full read
             channel.etag = _fits(checkpoint.etag, ETAG_MAX)
@@ -304,6 +305,7 @@ class Store:
                     last_error_reason=c.last_error_reason,
                     last_error_detail=c.last_error_detail,
                     consecutive_failures=c.consecutive_failures,
+                    profile_note=c.profile_note,
                 )
                 for c, org in rows
             }
@@ -387,6 +389,7 @@ def _aware(value: Any) -> datetime | None:
 # from platforms are fitted before they are stored.
 POST_ID_MAX, NAME_MAX, URL_MAX, ETAG_MAX, LAST_MODIFIED_MAX = 500, 500, 2000, 500, 100
 COUNT_MAX = 2**53
+NOTE_MAX = 500
 
 
 def _size(text: str) -> int:

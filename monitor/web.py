@@ -114,6 +114,8 @@ def status_page(views: Sequence[ChannelView], now: datetime) -> str:
             health = "not polled yet"
         elif record.last_poll_ok:
             health = "ok"
+            if record.profile_note:
+                health += f"; {record.profile_note}"
         else:
             health = f"failing: {record.last_error_reason} ({record.consecutive_failures}×)"
         if v.stale and record.last_success_at is not None:

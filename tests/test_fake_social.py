@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,7 +23,7 @@ import pytest
 from connectors.base import ChannelRef, Checkpoint, Connector, FetchResult, PlatformOptions
 from connectors.bluesky import BlueskyConnector
 from connectors.errors import ConnectorError, RateLimited
-from connectors.linkedin import LinkedInConnector
+from connectors.linkedin import POST_ROLES, LinkedInConnector
 from connectors.mastodon import MastodonConnector
 from monitor.fakes import bluesky, linkedin, mastodon
 from monitor.fakes._common import FakeServer, history
@@ -35,7 +36,9 @@ MIXED = {
     "kinds": ["post", "repost", "post", "reply", "reply_other"],
 }
 TOKEN = linkedin.DEFAULT_TOKEN
+NO_ADMIN_TOKEN = "fake-linkedin-token-without-rw_organization_admin"
 ORG = "1234567"
+GAPPY = "7654321"  # deleted and dark posts between its posts: short and empty pages
 TOOT = "@voorbeeld@social.overheid.nl"
 SKEET = "voorbeeld.bsky.social"
 
@@ -65,26 +68,48 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 async def fake_linkedin(clock: Clock) -> AsyncIterator[linkedin.LinkedInServer]:
     orgs = [
         linkedin.OrganizationSpec(
-            ORG, "Gemeente Voorbeeld", "gemeente-voorbeeld", 812, history(MIXED, START)
+            ORG,
+            "Gemeente Voorbeeld",
+            "gemeente-voorbeeld",
+            812,
+            history(MIXED, START),
+            withheld=history({"every_days": 5, "count": 12, "newest_days_ago": 2}, START),
+        ),
+        linkedin.OrganizationSpec(
+            GAPPY,
+            "Gemeente Gaten",
+            posts=history({"every_days": 1, "count": 30, "newest_days_ago": 0.5}, START)
+            + history({"every_days": 1, "count": 30, "newest_days_ago": 200.5}, START),
+            withheld=history({"every_days": 1 / 6, "count": 170, "newest_days_ago": 31}, START),
+        ),
+        linkedin.OrganizationSpec("103", posts=history(MIXED, START), role=None),
+        *(
+            linkedin.OrganizationSpec(str(i), posts=history(MIXED, START), role=role)
+            for i, role in ((108, "CONTENT_ADMINISTRATOR"), (109, "ANALYST"))
         ),
         *(
             linkedin.OrganizationSpec(str(i), behaviour=b)
-            for i, b in enumerate(
+            for i, b in zip(
+                (100, 101, 102, 104, 105, 106, 107),
                 (
                     "not_found",
                     "auth",
                     "revoked",
-                    "not_admin",
                     "sunset_version",
                     "rate_limited",
                     "server_error",
                     "malformed",
                 ),
-                start=100,
+                strict=True,
             )
         ),
     ]
-    server = linkedin.LinkedInServer(orgs, clock=clock)
+    tokens = {
+        NO_ADMIN_TOKEN: linkedin.TokenSpec(
+            frozenset({"r_organization_social"}), {ORG: "ADMINISTRATOR"}
+        )
+    }
+    server = linkedin.LinkedInServer(orgs, tokens=tokens, clock=clock)
     await server.start()
     yield server
     await server.stop()
@@ -228,13 +253,14 @@ async def test_linkedin_new_posts_are_found_and_since_stops_paging(
 async def test_linkedin_page_budget_is_caught_up_on_later_polls(
     fake_linkedin: linkedin.LinkedInServer, client: httpx.AsyncClient
 ) -> None:
-    channel = Channel(li(fake_linkedin, client, page_limit=1), ORG)
+    channel = Channel(li(fake_linkedin, client, page_limit=1), GAPPY)
     await channel.poll()
-    assert "resume" in channel.checkpoint.extra
-    for _ in range(5):
-        await channel.poll()
+    assert channel.checkpoint.extra["resume"] == "100"
+    await channel.poll()
+    assert channel.checkpoint.extra["resume"] == "200"  # the empty page linked onward
+    await channel.poll()
     assert "resume" not in channel.checkpoint.extra
-    assert sum(channel.kinds.values()) == expected(("post", "repost"))
+    assert len(channel.posts) == 60
 
 
 @pytest.mark.parametrize(
@@ -243,8 +269,9 @@ async def test_linkedin_page_budget_is_caught_up_on_later_polls(
         ("100", "not_found", "HTTP 404"),
         ("101", "auth", "65600"),
         ("102", "auth", "65601"),
-        ("103", "auth", "administers"),
-        ("999", "auth", "administers"),  # not in the spec: not administered by the token's member
+        ("103", "auth", "r_organization_social"),  # the token's member has no role here
+        ("109", "auth", POST_ROLES),  # an ANALYST may not read posts
+        ("999", "auth", "r_organization_social"),  # not in the spec: no role either
         ("104", "auth", "api_version"),
         ("105", "rate_limited", "midnight UTC"),
         ("106", "transient", "HTTP 500"),
@@ -265,6 +292,53 @@ async def test_linkedin_behaviours(
     assert TOKEN not in str(caught.value)
     if isinstance(caught.value, RateLimited):
         assert caught.value.retry_after == 12 * 3600  # noon by the fake's Date header
+
+
+async def test_linkedin_reads_through_short_and_empty_pages_that_link_onward(
+    fake_linkedin: linkedin.LinkedInServer, client: httpx.AsyncClient
+) -> None:
+    channel = Channel(li(fake_linkedin, client), GAPPY)
+    await channel.poll()
+    assert len(channel.posts) == 60  # the 30 older posts lie beyond a short and an empty page
+    assert fake_linkedin.log.count("/rest/posts") == 3
+    fake_linkedin.log.reset()
+    await channel.poll()
+    assert fake_linkedin.log.counts == {"/rest/posts": 1}
+
+
+@pytest.mark.parametrize(
+    ("org", "token"),
+    [
+        (ORG, NO_ADMIN_TOKEN),  # the token lacks rw_organization_admin
+        ("108", TOKEN),  # its member is a CONTENT_ADMINISTRATOR, not an ADMINISTRATOR
+    ],
+)
+async def test_linkedin_posts_without_name_and_followers_once_a_day(
+    fake_linkedin: linkedin.LinkedInServer,
+    client: httpx.AsyncClient,
+    clock: Clock,
+    org: str,
+    token: str,
+) -> None:
+    channel = Channel(li(fake_linkedin, client, access_token=token), org)
+    first = await channel.poll()
+    assert channel.kinds == {"post": expected(("post",)), "repost": expected(("repost",))}
+    assert first.profile is not None and first.profile.name is None
+    assert first.profile.note == (
+        "name and followers not readable: the token lacks rw_organization_admin "
+        "(with the ADMINISTRATOR role on this page) or r_compliance"
+    )
+    assert fake_linkedin.log.count(f"/rest/organizations/{org}") == 1
+    assert not [r for r in fake_linkedin.log.requests if "networkSizes" in r.path]
+
+    fake_linkedin.log.reset()
+    clock.now += timedelta(hours=23)
+    assert (await channel.poll()).profile is None
+    assert fake_linkedin.log.counts == {"/rest/posts": 1}  # the refusal is not asked again
+    clock.now += timedelta(hours=2)
+    again = await channel.poll()
+    assert again.profile is not None and again.profile.note == first.profile.note
+    assert fake_linkedin.log.counts == {"/rest/posts": 2, f"/rest/organizations/{org}": 1}
 
 
 async def test_linkedin_version_sunset_and_wrong_token(
@@ -461,8 +535,7 @@ async def test_fake_linkedin_wire_format(
     response = await client.get(url, params=params, headers={**auth, "LinkedIn-Version": "202603"})
     body = response.json()
     assert response.headers["x-restli-protocol-version"] == "2.0.0"
-    assert body["paging"]["total"] > len(history(MIXED, START))  # not to be trusted
-    (link,) = body["paging"]["links"]
+    (link,) = body["paging"]["links"]  # the first page: only next
     assert link["rel"] == "next"
     assert link["href"].startswith("/rest/posts?")  # relative
     assert "sortBy" not in link["href"]  # dropped, as recorded
@@ -476,6 +549,40 @@ async def test_fake_linkedin_wire_format(
     )
     assert len({tuple(e) for e in elements}) > 1  # key order varies
 
+    pages = await every_page(client, fake_linkedin.base_url, GAPPY, auth)
+    total = pages[0]["paging"]["total"]
+    assert sum(len(p["elements"]) for p in pages) == 60 < total == 230  # counts the withheld
+    nexts = [[x["rel"] for x in p["paging"]["links"]].count("next") for p in pages]
+    assert nexts == [1, 1, 0]  # only the last page has no next link
+    assert [len(p["elements"]) for p in pages] == [30, 0, 30]  # short, empty, last
+
+    refusals = {
+        "/rest/posts": (
+            {**params, "author": "urn:li:organization:109"},
+            "partnerApiPostsExternal.FINDER-author",
+        ),
+        "/rest/organizations/108": ({}, "organizations.GET"),
+        "/rest/networkSizes/urn:li:organization:108": (
+            {"edgeType": "COMPANY_FOLLOWED_BY_MEMBER"},
+            "networkSizes.GET",
+        ),
+    }
+    for path, (query, resource) in refusals.items():
+        refused = await client.get(
+            f"{fake_linkedin.base_url}{path}",
+            params=query,
+            headers={**auth, "LinkedIn-Version": "202603"},
+        )
+        assert (refused.status_code, refused.json()) == (
+            403,
+            {
+                "status": 403,
+                "serviceErrorCode": 100,
+                "code": "ACCESS_DENIED",
+                "message": f"Not enough permissions to access: {resource}.20260301",
+            },
+        )
+
     throttled = await client.get(
         url,
         params={**params, "author": "urn:li:organization:105"},
@@ -484,6 +591,20 @@ async def test_fake_linkedin_wire_format(
     assert throttled.status_code == 429
     assert throttled.json()["serviceErrorCode"] == 101
     assert "retry-after" not in throttled.headers
+
+
+async def every_page(
+    client: httpx.AsyncClient, base: str, org: str, auth: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Every page of an organization's posts, following the next links as they are given."""
+    headers = {**auth, "LinkedIn-Version": "202603"}
+    url = f"{base}/rest/posts?q=author&author=urn%3Ali%3Aorganization%3A{org}&count=100"
+    pages = []
+    while url:
+        pages.append((await client.get(url, headers=headers)).json())
+        links = [x["href"] for x in pages[-1]["paging"]["links"] if x["rel"] == "next"]
+        url = f"{base}{links[0]}" if links else ""
+    return pages
 
 
 async def test_fake_mastodon_wire_format(
@@ -668,6 +789,12 @@ async def test_requests_per_unchanged_poll(
     figures: dict[str, tuple[float, float]] = {}
     platforms = [
         ("linkedin", fake_linkedin, lambda: li(fake_linkedin, client), ORG),
+        (
+            "linkedin without rw_organization_admin",
+            fake_linkedin,
+            lambda: li(fake_linkedin, client, access_token=NO_ADMIN_TOKEN),
+            ORG,
+        ),
         ("mastodon", fake_mastodon, lambda: md(fake_mastodon, client), TOOT),
         ("bluesky", fake_bluesky, lambda: bs(fake_bluesky, client), SKEET),
     ]
@@ -679,5 +806,7 @@ async def test_requests_per_unchanged_poll(
         figures[name] = (back_to_back, six_hourly)
     print("\nrequests per unchanged poll over 100 polls (back to back, every 6h):", figures)
     assert figures["linkedin"] == (1.0, 1.5)  # + organization and networkSizes once a day
+    # + one refused organization lookup a day: not one a poll, and networkSizes is not asked
+    assert figures["linkedin without rw_organization_admin"] == (1.0, 1.25)
     assert figures["mastodon"] == (1.0, 1.0)
     assert figures["bluesky"] == (1.0, 1.25)  # + one feed page once a day, for reposts

@@ -36,10 +36,18 @@ def reply(
     return httpx.Response(status, json=body, headers={"Date": DATE, **(headers or {})})
 
 
+PAGES = {
+    "0": "posts_p1.json",
+    "10": "posts_p2.json",
+    "20": "posts_empty.json",
+    "30": "posts_last.json",
+}
+
+
 def feed(request: httpx.Request) -> httpx.Response:
-    """The posts finder: the recorded first page, an older page, then an empty page."""
-    start = request.url.params.get("start", "0")
-    return reply({"0": "posts_p1.json", "10": "posts_p2.json"}.get(start, "posts_empty.json"))
+    """The posts finder: the recorded first page, a short page, an empty page that still links
+    onward, and a last page without a ``next`` link."""
+    return reply(PAGES[request.url.params.get("start", "0")])
 
 
 class Api:
@@ -111,12 +119,13 @@ async def test_first_poll_reads_every_page_with_epoch_ms_times_and_kinds() -> No
     assert posts["urn:li:ugcPost:7034682247848853504"].kind == "post"  # an article
     # a processed post: published (1677193551070) after it was created (1677193450496)
     assert posts["urn:li:share:7034659197531095040"].published_at == at(1677193551070)
-    assert len(posts) == 6  # the draft on page 2 is not on the page
+    assert len(posts) == 7  # the draft on page 2 is not on the page
+    assert posts["urn:li:share:7021000000000000000"].published_at == at(1674000000000)
     assert all(p.published_at and p.published_at.tzinfo is UTC for p in result.posts)
 
-    # the untrustworthy total and the ever-present next link: stop at the empty page
+    # short and empty pages still link onward: only a page without a next link ends the listing
     starts = [r.url.params.get("start") for r in api.requests if r.url.path == "/rest/posts"]
-    assert starts == [None, "10", "20"]
+    assert starts == [None, "10", "20", "30"]
     follow = api.requests[1]
     assert follow.url.params["sortBy"] == "CREATED"  # the next link dropped it
     assert follow.url.host == "api.linkedin.com"
@@ -217,8 +226,14 @@ async def test_page_budget_leaves_a_resume_offset_that_the_next_poll_reads() -> 
     second = await conn.fetch(ChannelRef(ORG), since=newest, checkpoint=first.checkpoint)
     starts = [r.url.params.get("start") for r in api.requests]
     assert starts == [None, "20"]  # the head, then the rest of the history
-    assert "resume" not in second.checkpoint.extra
+    assert second.checkpoint.extra["resume"] == "30"  # the empty page linked onward
     assert second.checkpoint.extra["profile_at"] == FRESH.extra["profile_at"]
+
+    api.requests.clear()
+    third = await conn.fetch(ChannelRef(ORG), since=newest, checkpoint=second.checkpoint)
+    assert [r.url.params.get("start") for r in api.requests] == [None, "30"]
+    assert "urn:li:share:7021000000000000000" in {p.post_id for p in third.posts}
+    assert "resume" not in third.checkpoint.extra
 
 
 async def test_new_posts_overflowing_the_budget_are_resumed_down_to_since() -> None:
@@ -241,7 +256,7 @@ def error(name: str, status: int, headers: Mapping[str, str] | None = None) -> R
         (error("error_401_65600.json", 401), "auth", "INVALID_ACCESS_TOKEN, 65600"),
         (error("error_401_65601.json", 401), "auth", "revoked"),
         (error("error_401_empty.json", 401), "auth", "Empty oauth2_access_token"),
-        (error("error_403_access_denied.json", 403), "auth", "administers"),
+        (error("error_403_access_denied.json", 403), "auth", "r_organization_social"),
         (error("error_426.json", 426), "auth", "raise platforms.linkedin.api_version"),
         (error("error_404.json", 404), "not_found", "HTTP 404"),
         (error("error_429.json", 429), "rate_limited", "midnight UTC"),
@@ -257,14 +272,15 @@ async def test_errors_map_to_the_shared_kinds(route: Route, kind: str, words: st
     assert TOKEN not in str(caught.value)
 
 
-async def test_403_explains_that_only_administered_organisations_can_be_read() -> None:
+async def test_403_on_posts_names_the_scope_and_the_roles_that_read_them() -> None:
     api = Api(posts=error("error_403_access_denied.json", 403))
     with pytest.raises(ConnectorError) as caught:
         await connector(api).fetch(ChannelRef(ORG), since=None, checkpoint=FRESH)
-    assert "LinkedIn only lets a token read organisations its member administers" in str(
-        caught.value
-    )
-    assert ORG in str(caught.value)
+    message = str(caught.value)
+    assert "partnerApiPostsExternal.FINDER-author" in message  # LinkedIn's own words are kept
+    assert "r_organization_social" in message
+    assert "ADMINISTRATOR, DIRECT_SPONSORED_CONTENT_POSTER or CONTENT_ADMINISTRATOR" in message
+    assert f"organization {ORG}" in message
 
 
 async def test_426_names_the_sunset_version() -> None:
@@ -296,12 +312,89 @@ async def test_429_without_a_date_header_waits_until_midnight_by_the_clock() -> 
     assert abs(caught.value.retry_after - (midnight - now).total_seconds()) < 60
 
 
-async def test_errors_on_the_profile_requests_fail_the_poll() -> None:
-    api = Api(organizations=error("error_403_access_denied.json", 403))
+async def test_a_refused_organization_lookup_keeps_the_posts_and_says_what_is_missing() -> None:
+    api = Api(organizations=error("error_403_organizations.json", 403))
+    result = await connector(api).fetch(ChannelRef(ORG), since=None, checkpoint=Checkpoint())
+    assert len(result.posts) == 7
+    assert result.profile is not None
+    assert (result.profile.name, result.profile.followers) == (None, None)
+    assert result.profile.url == f"https://www.linkedin.com/company/{ORG}/"
+    assert result.profile.note == (
+        "name and followers not readable: the token lacks rw_organization_admin "
+        "(with the ADMINISTRATOR role on this page) or r_compliance"
+    )
+    # networkSizes needs the same scope: it is not asked only to be refused as well
+    assert not [p for p in api.paths() if "networkSizes" in p]
+    assert result.checkpoint.extra["profile_at"] == str(int(NOW.timestamp()))
+
+
+async def test_a_refused_follower_count_keeps_the_name() -> None:
+    api = Api(networkSizes=error("error_403_network_sizes.json", 403))
+    result = await connector(api).fetch(ChannelRef(ORG), since=None, checkpoint=Checkpoint())
+    assert result.profile is not None
+    assert result.profile.name == "LinkedIn"
+    assert result.profile.url == "https://www.linkedin.com/company/linkedin/"
+    assert result.profile.followers is None
+    assert result.profile.note is not None
+    assert result.profile.note.startswith("followers not readable: the token lacks ")
+
+
+async def test_a_refused_lookup_is_asked_again_a_day_later_not_on_every_poll() -> None:
+    api = Api(organizations=error("error_403_organizations.json", 403))
+    conn = connector(api)
+    first = await conn.fetch(ChannelRef(ORG), since=None, checkpoint=Checkpoint())
+    newest = at(1677243958829)
+
+    api.requests.clear()
+    second = await conn.fetch(ChannelRef(ORG), since=newest, checkpoint=first.checkpoint)
+    assert api.paths() == ["/rest/posts"]  # the refusal is remembered: one request
+    assert second.profile is None  # the note already given stands
+
+    api.requests.clear()
+    day_old = str(int((NOW - timedelta(hours=25)).timestamp()))
+    extra = {**second.checkpoint.extra, "profile_at": day_old}
+    third = await conn.fetch(ChannelRef(ORG), since=newest, checkpoint=Checkpoint(extra=extra))
+    assert api.paths() == ["/rest/posts", f"/rest/organizations/{ORG}"]
+    assert third.profile is not None and third.profile.note is not None
+
+
+async def test_other_errors_on_the_profile_requests_still_fail_the_poll() -> None:
+    api = Api(organizations=error("error_500.json", 500))
     with pytest.raises(ConnectorError) as caught:
         await connector(api).fetch(ChannelRef(ORG), since=None, checkpoint=Checkpoint())
-    assert caught.value.kind == "auth"
+    assert caught.value.kind == "transient"
     assert "/rest/organizations/2414183" in str(caught.value)
+
+
+async def test_new_posts_behind_an_empty_page_are_found() -> None:
+    """LinkedIn filters a page after paging (deleted and dark posts): an empty head page with a
+    next link is not the end, even when ``since`` is known."""
+    empty = {
+        "paging": {
+            "start": 0,
+            "count": 20,
+            "links": [{"type": "application/json", "rel": "next", "href": NEXT_20}],
+            "total": 288139,
+        },
+        "elements": [],
+    }
+
+    def posts(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("start") is None:
+            return httpx.Response(200, json=empty, headers={"Date": DATE})
+        return reply("posts_p1.json")
+
+    api = Api(posts=posts)
+    since = at(1677219379173)
+    result = await connector(api).fetch(ChannelRef(ORG), since=since, checkpoint=FRESH)
+    assert [r.url.params.get("start") for r in api.requests] == [None, "20"]
+    assert [p.post_id for p in result.posts] == [
+        "urn:li:share:7034871045106847744",
+        "urn:li:share:7034767950653853696",
+    ]
+
+
+NEXT_20 = "/rest/posts?q=author&author=urn%3Ali%3Aorganization%3A2414183&count=20&start=20"
 
 
 @pytest.mark.parametrize(

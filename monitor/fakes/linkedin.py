@@ -3,17 +3,36 @@
 Reproduces the reference's checklist (§8 item 11): epoch-millisecond times, ``urn:li:share``
 and ``urn:li:ugcPost`` ids, reshares with ``reshareContext``, articles with
 ``content.reference`` and empty ``commentary``, ``publishedAt`` after ``createdAt`` for some
-posts, varying key order, relative ``paging.links`` with only ``next`` (which, as recorded,
-drops ``sortBy``), an implausible ``paging.total`` (so ``next`` is offered past the end), 400
+posts, varying key order, relative ``paging.links`` (which, as recorded, drop ``sortBy``), 400
 ``VERSION_MISSING`` without a ``LinkedIn-Version`` header, 426 for an inactive version, 401
-bodies with ``serviceErrorCode`` 65600/65601, 403 for organisations the token's member does not
-administer, and 429 with ``serviceErrorCode`` 101 and no ``Retry-After``.
+bodies with ``serviceErrorCode`` 65600/65601, and 429 with ``serviceErrorCode`` 101 and no
+``Retry-After``.
+
+Paging is Rest.li's fixed increment (``RestUtils.getNextPageStart``): ``next`` points at
+``start + count`` while that is below ``total``, and ``total`` counts every post the finder
+pages over, including those filtered out of the answer afterwards (deleted and dark posts, the
+spec's ``withheld``). So pages come short or empty and still link onward, and ``total`` is more
+than what is shown (MicrosoftDocs/feedback#972: 46 of 50 shares returned, next ``start`` 50).
+
+Tokens carry scopes, and their member a role per page (Organization Access Control roles); the
+fake refuses with LinkedIn's 403 ``ACCESS_DENIED`` body (``serviceErrorCode`` 100, "Not enough
+permissions to access: <resource>.<method>.<version>") exactly what the documentation restricts:
+the posts finder needs ``r_organization_social`` and the role ADMINISTRATOR,
+DIRECT_SPONSORED_CONTENT_POSTER or CONTENT_ADMINISTRATOR (Posts API, Permissions); the
+organization lookup and ``networkSizes`` need ``rw_organization_admin`` with the role
+ADMINISTRATOR, or ``r_compliance`` (Organization Lookup API, Permissions; Organization Access
+Control: rw_organization_admin is "restricted to organizations in which the authenticated member
+has the role type ADMINISTRATOR").
 
     python -m monitor.fakes.linkedin --port 8082 --spec linkedin.json
 
-Spec: ``{"access_token": "…", "oldest_version": "202511", "newest_version": "202603",
-"accounts": [{"id": "1234567", "name": "…", "vanity": "…", "followers": 120,
-"posts": [...], "behaviour": "ok"}]}`` (posts: see ``monitor.fakes._common``).
+Spec: ``{"access_token": "…", "scopes": ["r_organization_social", "rw_organization_admin"],
+"tokens": {"…": {"scopes": [...], "roles": {"1234567": "CONTENT_ADMINISTRATOR"}}},
+"oldest_version": "202511", "newest_version": "202603", "accounts": [{"id": "1234567",
+"name": "…", "vanity": "…", "followers": 120, "role": "ADMINISTRATOR", "posts": [...],
+"withheld": [...], "behaviour": "ok"}]}`` (posts: see ``monitor.fakes._common``; ``role`` is the
+role of the ``access_token``'s member, null for none; ``tokens`` adds more tokens, whose roles
+default to none).
 """
 
 from __future__ import annotations
@@ -21,7 +40,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -44,13 +63,16 @@ Behaviour = Literal[
     "not_found",
     "auth",
     "revoked",
-    "not_admin",
     "sunset_version",
     "rate_limited",
     "server_error",
     "malformed",
 ]
 DEFAULT_TOKEN = "fake-linkedin-token"  # noqa: S105 - the fake's own test token
+DEFAULT_SCOPES = frozenset({"r_organization_social", "rw_organization_admin"})
+POST_READERS = frozenset(
+    {"ADMINISTRATOR", "DIRECT_SPONSORED_CONTENT_POSTER", "CONTENT_ADMINISTRATOR"}
+)
 _VERSION = re.compile(r"\d{6}")
 _ORG_URN = re.compile(r"urn:li:organization:(\d+)")
 _FAILURES: dict[str, tuple[int, str | None, str, int | None]] = {
@@ -81,6 +103,16 @@ class OrganizationSpec:
     followers: int = 0
     posts: Sequence[FakePost] = ()  # replies are comments on LinkedIn: not in the posts finder
     behaviour: Behaviour = "ok"
+    role: str | None = "ADMINISTRATOR"  # the default token's member's role here; None: no role
+    withheld: Sequence[FakePost] = ()  # paged over, then filtered out: deleted or dark posts
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    """An access token: the scopes it was granted, its member's role on each page."""
+
+    scopes: frozenset[str] = DEFAULT_SCOPES
+    roles: Mapping[str, str] = dataclasses.field(default_factory=dict)  # organization id → role
 
 
 class LinkedInServer(FakeServer):
@@ -91,6 +123,8 @@ class LinkedInServer(FakeServer):
         organizations: Sequence[OrganizationSpec] = (),
         *,
         access_token: str = DEFAULT_TOKEN,
+        scopes: Iterable[str] = DEFAULT_SCOPES,
+        tokens: Mapping[str, TokenSpec] | None = None,
         oldest_version: str = "202511",
         newest_version: str = "202603",
         clock: Clock = utcnow,
@@ -98,6 +132,8 @@ class LinkedInServer(FakeServer):
         super().__init__(clock=clock)
         self.organizations = {o.id: o for o in organizations}
         self.access_token = access_token
+        self.scopes = frozenset(scopes)
+        self.tokens = dict(tokens or {})
         self.oldest_version = oldest_version
         self.newest_version = newest_version
 
@@ -118,7 +154,7 @@ class LinkedInServer(FakeServer):
     # -- endpoints ---------------------------------------------------------------------------
 
     async def _posts(self, request: web.Request) -> web.Response:
-        refused = self._check(request)
+        grant, refused = self._check(request)
         if refused is not None:
             return refused
         if request.query.get("q") != "author":
@@ -126,7 +162,10 @@ class LinkedInServer(FakeServer):
         match = _ORG_URN.fullmatch(request.query.get("author", ""))
         if match is None:
             return _error(400, "ILLEGAL_ARGUMENT", "Invalid author URN", 100)
-        org, failed = self._organization_for(request, match[1], "posts.FINDER-author")
+        allowed = _reads_posts(grant, match[1])
+        org, failed = self._organization_for(
+            request, match[1], allowed, "partnerApiPostsExternal.FINDER-author"
+        )
         if failed is not None:
             return failed
         assert org is not None
@@ -140,31 +179,28 @@ class LinkedInServer(FakeServer):
             return _error(400, "ILLEGAL_ARGUMENT", "start and count must be integers", 100)
         if start < 0 or count < 1:
             return _error(400, "ILLEGAL_ARGUMENT", "start and count must be positive", 100)
-        elements = _elements(org)
         key = "createdAt" if sort == "CREATED" else "lastModifiedAt"
-        elements.sort(key=lambda e: e[key], reverse=True)
-        total = len(elements) * 1000 + 139  # as implausible as the recorded 288139
+        paged = sorted(_elements(org) + _withheld(org), key=lambda e: e[key], reverse=True)
+        total = len(paged)  # counts the withheld: more than is ever shown
+        href = f"/rest/posts?q=author&author=urn%3Ali%3Aorganization%3A{org.id}&count={count}"
         links = []
+        if start > 0:
+            links.append(_link("prev", f"{href}&start={max(0, start - count)}"))
         if start + count < total:
-            links.append(
-                {
-                    "type": "application/json",
-                    "rel": "next",
-                    "href": f"/rest/posts?q=author&author=urn%3Ali%3Aorganization%3A{org.id}"
-                    f"&count={count}&start={start + count}",
-                }
-            )
+            links.append(_link("next", f"{href}&start={start + count}"))
         body = {
             "paging": {"start": start, "count": count, "links": links, "total": total},
-            "elements": elements[start : start + count],
+            "elements": [e for e in paged[start : start + count] if _WITHHELD not in e],
         }
         return _ok(body)
 
     async def _organization(self, request: web.Request) -> web.Response:
-        refused = self._check(request)
+        grant, refused = self._check(request)
         if refused is not None:
             return refused
-        org, failed = self._organization_for(request, request.match_info["id"], "organizations")
+        org_id = request.match_info["id"]
+        allowed = _reads_organization(grant, org_id)
+        org, failed = self._organization_for(request, org_id, allowed, "organizations.GET")
         if failed is not None:
             return failed
         assert org is not None
@@ -185,7 +221,7 @@ class LinkedInServer(FakeServer):
         )
 
     async def _network_size(self, request: web.Request) -> web.Response:
-        refused = self._check(request)
+        grant, refused = self._check(request)
         if refused is not None:
             return refused
         match = _ORG_URN.fullmatch(request.match_info["urn"])
@@ -193,7 +229,9 @@ class LinkedInServer(FakeServer):
             return _error(400, "ILLEGAL_ARGUMENT", "Invalid organization URN", 100)
         if request.query.get("edgeType") != "COMPANY_FOLLOWED_BY_MEMBER":
             return _error(400, "ILLEGAL_ARGUMENT", "Invalid edgeType", 100)
-        org, failed = self._organization_for(request, match[1], "networkSizes")
+        # "networkSizes API under Organization Lookup": the lookup's permissions
+        allowed = _reads_organization(grant, match[1])
+        org, failed = self._organization_for(request, match[1], allowed, "networkSizes.GET")
         if failed is not None:
             return failed
         assert org is not None
@@ -201,11 +239,11 @@ class LinkedInServer(FakeServer):
 
     # -- checks ------------------------------------------------------------------------------
 
-    def _check(self, request: web.Request) -> web.Response | None:
-        """Version first, then the token, as a gateway would."""
+    def _check(self, request: web.Request) -> tuple[TokenSpec, web.Response | None]:
+        """Version first, then the token, as a gateway would; the token's grant when both pass."""
         version = request.headers.get("LinkedIn-Version")
         if not version:
-            return _error(
+            return _NOTHING, _error(
                 400,
                 "VERSION_MISSING",
                 "A version must be present. Please specify a version by adding the "
@@ -214,23 +252,36 @@ class LinkedInServer(FakeServer):
         if not _VERSION.fullmatch(version) or not (
             self.oldest_version <= version <= self.newest_version
         ):
-            return _error(426, "NONEXISTENT_VERSION", f"Requested version {version} is not active")
+            message = f"Requested version {version} is not active"
+            return _NOTHING, _error(426, "NONEXISTENT_VERSION", message)
         auth = request.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or not auth.removeprefix("Bearer ").strip():
-            return _error(401, None, "Empty oauth2_access_token", 401)
-        if auth.removeprefix("Bearer ").strip() != self.access_token:
-            return _error(401, "INVALID_ACCESS_TOKEN", "Invalid access token", 65600)
-        return None
+        token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
+        if not token:
+            return _NOTHING, _error(401, None, "Empty oauth2_access_token", 401)
+        grant = self._grant(token)
+        if grant is None:
+            return _NOTHING, _error(401, "INVALID_ACCESS_TOKEN", "Invalid access token", 65600)
+        return grant, None
+
+    def _grant(self, token: str) -> TokenSpec | None:
+        if token in self.tokens:
+            return self.tokens[token]
+        if token != self.access_token:
+            return None
+        roles = {o.id: o.role for o in self.organizations.values() if o.role is not None}
+        return TokenSpec(self.scopes, roles)
 
     def _organization_for(
-        self, request: web.Request, org_id: str, resource: str
+        self, request: web.Request, org_id: str, allowed: bool, resource: str
     ) -> tuple[OrganizationSpec | None, web.Response | None]:
-        """The organization, or the response its behaviour (or its absence) calls for."""
-        org = self.organizations.get(org_id)
+        """The organization, or the response its permissions, behaviour or absence call for."""
         version = request.headers.get("LinkedIn-Version", "")
-        if org is None or org.behaviour == "not_admin":  # not administered by the token's member
+        if not allowed:
             message = f"Not enough permissions to access: {resource}.{version}01"
             return None, _error(403, "ACCESS_DENIED", message, 100)
+        org = self.organizations.get(org_id)
+        if org is None:
+            return None, _error(404, "NOT_FOUND", "Not Found")
         if org.behaviour == "sunset_version":
             message = f"Requested version {version} is not active"
             return None, _error(426, "NONEXISTENT_VERSION", message)
@@ -242,6 +293,33 @@ class LinkedInServer(FakeServer):
         if org.behaviour in _FAILURES:
             return None, _error(*_FAILURES[org.behaviour])
         return org, None
+
+
+_NOTHING = TokenSpec(frozenset(), {})
+_WITHHELD = "_withheld"  # marks an element the finder pages over but leaves out of the answer
+
+
+def _reads_posts(grant: TokenSpec, org_id: str) -> bool:
+    """Posts API: r_organization_social, for the roles ADMINISTRATOR,
+    DIRECT_SPONSORED_CONTENT_POSTER and CONTENT_ADMIN(ISTRATOR)."""
+    return "r_organization_social" in grant.scopes and grant.roles.get(org_id) in POST_READERS
+
+
+def _reads_organization(grant: TokenSpec, org_id: str) -> bool:
+    """Organization Lookup API: rw_organization_admin (an ADMINISTRATOR's) or r_compliance."""
+    if "r_compliance" in grant.scopes:
+        return True
+    return "rw_organization_admin" in grant.scopes and grant.roles.get(org_id) == "ADMINISTRATOR"
+
+
+def _link(rel: str, href: str) -> dict[str, str]:
+    return {"type": "application/json", "rel": rel, "href": href}
+
+
+def _withheld(org: OrganizationSpec) -> list[dict[str, Any]]:
+    """The posts the finder pages over and then filters out, by the times it sorts on."""
+    stamps = (int(p.at.timestamp() * 1000) for p in org.withheld)
+    return [{"createdAt": ms, "lastModifiedAt": ms + 51, _WITHHELD: True} for ms in stamps]
 
 
 def _elements(org: OrganizationSpec) -> list[dict[str, Any]]:
@@ -300,16 +378,23 @@ def load_spec(spec: Mapping[str, Any], now: datetime) -> LinkedInServer:
     """A server from a JSON spec (see the module docstring)."""
     organizations = [
         OrganizationSpec(
-            **{k: v for k, v in entry.items() if k not in ("id", "posts")},
+            **{k: v for k, v in entry.items() if k not in ("id", "posts", "withheld")},
             id=str(entry["id"]),
             posts=history(entry.get("posts"), now),
+            withheld=history(entry.get("withheld"), now),
         )
         for entry in spec.get("accounts", [])
     ]
     options = {
-        k: spec[k] for k in ("access_token", "oldest_version", "newest_version") if k in spec
+        k: spec[k]
+        for k in ("access_token", "scopes", "oldest_version", "newest_version")
+        if k in spec
     }
-    return LinkedInServer(organizations, **options)
+    tokens = {
+        token: TokenSpec(frozenset(grant.get("scopes", DEFAULT_SCOPES)), grant.get("roles", {}))
+        for token, grant in spec.get("tokens", {}).items()
+    }
+    return LinkedInServer(organizations, tokens=tokens, **options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,7 +39,12 @@ Expect = tuple[str, bool, str | None]  # state, poll ok, reason
 LINKEDIN: dict[str, tuple[linkedin.OrganizationSpec, Expect]] = {
     "1000001": (
         linkedin.OrganizationSpec(
-            "1000001", "Gemeente Actief", "gemeente-actief", 3400, mixed(3, 20, 1)
+            "1000001",
+            "Gemeente Actief",
+            "gemeente-actief",
+            3400,
+            mixed(3, 20, 1),
+            withheld=every(0.01, 250, 10),  # dark posts: a short page, then an empty one
         ),
         ("active", True, None),
     ),
@@ -57,7 +63,7 @@ LINKEDIN: dict[str, tuple[linkedin.OrganizationSpec, Expect]] = {
     ),
     "1000006": (linkedin.OrganizationSpec("1000006", behaviour="auth"), ("unknown", False, "auth")),
     "1000007": (
-        linkedin.OrganizationSpec("1000007", behaviour="not_admin"),
+        linkedin.OrganizationSpec("1000007", posts=every(3, 20, 1), role=None),
         ("unknown", False, "auth"),
     ),
     "1000008": (
@@ -72,7 +78,18 @@ LINKEDIN: dict[str, tuple[linkedin.OrganizationSpec, Expect]] = {
         linkedin.OrganizationSpec("1000010", behaviour="malformed"),
         ("unknown", False, "malformed"),
     ),
+    # posts readable, the organization lookup not (no ADMINISTRATOR role): read, with a note
+    "1000012": (
+        linkedin.OrganizationSpec(
+            "1000012", "Gemeente Redactie", posts=every(3, 20, 1), role="CONTENT_ADMINISTRATOR"
+        ),
+        ("active", True, None),
+    ),
 }
+NO_NAME = (
+    "name and followers not readable: the token lacks rw_organization_admin "
+    "(with the ADMINISTRATOR role on this page) or r_compliance"
+)
 MASTODON: dict[str, tuple[mastodon.AccountSpec, Expect]] = {
     "@actief@social.example": (
         mastodon.AccountSpec("actief", followers=120, posts=mixed(2, 30, 1)),
@@ -227,8 +244,13 @@ async def test_social_channels_states_and_reasons(tmp_path: Path) -> None:
 
         sunset = by_key[("linkedin", "1000008")]["poll_error_detail"]
         assert "api_version" in str(sunset), sunset
-        not_admin = by_key[("linkedin", "1000007")]["poll_error_detail"]
-        assert "administ" in str(not_admin), not_admin
+        no_role = by_key[("linkedin", "1000007")]["poll_error_detail"]
+        assert "r_organization_social" in str(no_role), no_role
+        assert "CONTENT_ADMINISTRATOR" in str(no_role), no_role
+        editor = by_key[("linkedin", "1000012")]
+        assert (editor["profile_note"], editor["name"], editor["posts_30d"]) == (NO_NAME, None, 10)
+        assert by_key[("linkedin", "1000001")]["profile_note"] is None
+        assert by_key[("linkedin", "1000001")]["posts_90d"] == 20  # read past the dark posts
 
         active = by_key[("mastodon", "@actief@social.example")]
         kinds = active["posts_30d_by_kind"]
@@ -260,4 +282,67 @@ async def test_social_channels_states_and_reasons(tmp_path: Path) -> None:
         assert daemon.stop() == 0, daemon.log
         for server in servers:
             await server.stop()
+    assert TOKEN not in daemon.log
+
+
+async def test_linkedin_token_without_the_admin_scope_still_reads_posts(tmp_path: Path) -> None:
+    server = linkedin.LinkedInServer(
+        [
+            linkedin.OrganizationSpec(
+                "2000001", posts=mixed(3, 20, 1), withheld=every(0.01, 250, 10)
+            ),
+            linkedin.OrganizationSpec("2000002", posts=every(7, 10, 40)),
+        ],
+        access_token=TOKEN,
+        scopes={"r_organization_social"},
+    )
+    base = await server.start()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[monitor]
+database = "sqlite:///{tmp_path}/monitor.db"
+poll_interval = "1h"
+jitter = "1s"
+
+[platforms.linkedin]
+access_token = "{TOKEN}"
+base_url = "{base}"
+
+[[organisation]]
+name = "Gemeente Actief"
+linkedin = "2000001"
+
+[[organisation]]
+name = "Gemeente Stil"
+linkedin = "2000002"
+"""
+    )
+    daemon = Daemon(config).start()
+    try:
+        await daemon.wait_ready()
+
+        async def all_polled() -> list[dict[str, object]] | None:
+            got = await daemon.channels()
+            return got if all(c["last_poll_at"] for c in got) else None
+
+        channels = await daemon.until(all_polled, 30, "both LinkedIn channels to be polled")
+        by_handle = {c["channel"]: c for c in channels}
+        active, quiet = by_handle["2000001"], by_handle["2000002"]
+        assert (active["state"], active["poll_ok"], active["posts_30d"]) == ("active", True, 10)
+        assert (quiet["state"], quiet["poll_ok"]) == ("inactive", True)
+        for channel in (active, quiet):
+            assert channel["profile_note"] == NO_NAME
+            assert channel["name"] is None and channel["followers"] is None
+            assert channel["url"] == f"https://www.linkedin.com/company/{channel['channel']}/"
+        page = (await daemon.get("/")).text
+        assert html.escape(NO_NAME) in page
+        assert server.log.count("/rest/organizations/2000001") == 1
+        assert not [r for r in server.log.requests if "networkSizes" in r.path]
+        metrics = await daemon.metrics()
+        assert value(metrics, "channel_monitor_poll_success", channel="2000001") == 1
+    finally:
+        assert daemon.stop() == 0, daemon.log
+        await server.stop()
+    assert daemon.log.count(f"polled, but {NO_NAME}") == 2  # once per channel
     assert TOKEN not in daemon.log
