@@ -239,6 +239,56 @@ async def test_gzip_only_when_the_client_accepts_it(
     assert len((await read(client, url)).posts) == 20  # and the connector reads it
 
 
+# -- flaky feeds and redirects ----------------------------------------------------------------
+
+
+async def test_a_flaky_feed_answers_its_statuses_in_turn(client: httpx.AsyncClient) -> None:
+    spec = FeedSpec(posts=every(2, 5), format="youtube", flaky=(200, 404, 500))
+    server = FeedServer({CHANNEL_ID: spec})
+    base = await server.start()
+    try:
+        url = f"{base}/feeds/videos.xml?channel_id={CHANNEL_ID}"
+        answers = [(await client.get(url)) for _ in range(4)]
+    finally:
+        await server.stop()
+    assert [r.status_code for r in answers] == [200, 404, 500, 200]
+    assert "<title>404 Not Found</title>" in answers[1].text  # an HTML error page, like Google's
+    assert [h.status for h in server.hits] == [200, 404, 500, 200]
+
+
+def test_the_fake_refuses_a_redirect_without_location_or_a_flaky_status_it_never_sees() -> None:
+    with pytest.raises(ValueError, match="redirect"):
+        FeedSpec(posts=[], status=301)
+    with pytest.raises(ValueError, match="redirect"):
+        FeedSpec(posts=[], redirect="/elders")
+    with pytest.raises(ValueError, match="flaky"):
+        FeedSpec(posts=[], flaky=(200, 403))
+
+
+@pytest.fixture
+async def following() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=10, follow_redirects=True) as http:
+        yield http
+
+
+async def test_a_temporarily_redirected_feed_is_asked_at_its_address_each_time(
+    following: httpx.AsyncClient,
+) -> None:
+    server = FeedServer(
+        {
+            "/rss": FeedSpec(posts=[], status=307, redirect="/onderhoud/rss"),
+            "/onderhoud/rss": FeedSpec(posts=every(3, 5)),
+        }
+    )
+    base = await server.start()
+    try:
+        first = await read(following, f"{base}/rss")
+        await read(following, f"{base}/rss", first.checkpoint)
+    finally:
+        await server.stop()
+    assert [h.key for h in server.hits] == ["/rss", "/onderhoud/rss"] * 2
+
+
 # -- command line ---------------------------------------------------------------------------
 
 
