@@ -15,14 +15,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from connectors.base import ChannelRef, Connector, FetchResult, Post
-from connectors.errors import ConnectorError, Malformed, RateLimited, Transient
+from connectors.base import MOVED_TO, ChannelRef, Connector, FetchResult, Post
+from connectors.errors import ChannelNotFound, ConnectorError, Malformed, RateLimited, Transient
 from monitor.http_client import RequestTally, current_tally
 from monitor.metrics import Instruments
 from monitor.pacing import Pacing, gate_key
 from monitor.records import DbCall, PollContext, PollOutcome
-from monitor.redact import Redactor
-from monitor.settings import ChannelSettings
+from monitor.redact import Redactor, seal_checkpoint, unseal_checkpoint
+from monitor.settings import ChannelSettings, channel_label
 from monitor.storage import Store
 from monitor.writer import PollWriter
 
@@ -33,6 +33,10 @@ Clock = Callable[[], datetime]
 FUTURE_TOLERANCE = timedelta(hours=1)
 FIRST_RETRY = timedelta(minutes=1)
 MAX_RETRY_AFTER = timedelta(days=1)
+# a flaky "not found" (see ChannelNotFound.flaky) is believed after this many failed polls in a
+# row over this long: YouTube's feed outages have healed within hours (RSS-Bridge #2113)
+NOT_FOUND_POLLS = 3
+NOT_FOUND_AFTER = timedelta(hours=24)
 
 
 def utcnow() -> datetime:
@@ -69,6 +73,24 @@ def settle_future_posts(posts: tuple[Post, ...], now: datetime) -> tuple[Post, .
     )
 
 
+def confirm_not_found(error: ConnectorError, context: PollContext, now: datetime) -> ConnectorError:
+    """A not-found answer the platform is known to give wrongly at times (``flaky``) is believed
+    only once it persists: from a channel read before, it counts as transient until the channel
+    has failed NOT_FOUND_POLLS polls in a row over at least NOT_FOUND_AFTER."""
+    if not isinstance(error, ChannelNotFound) or not error.flaky or context.last_success_at is None:
+        return error
+    failed = context.consecutive_failures + 1
+    since = context.failing_since or now
+    if failed >= NOT_FOUND_POLLS and now - since >= NOT_FOUND_AFTER:
+        return error
+    hours = NOT_FOUND_AFTER.total_seconds() / 3600
+    return Transient(
+        f"{error} (failing since {since:%Y-%m-%d %H:%M} UTC, {failed}× in a row); taken as "
+        f"passing until it lasts {NOT_FOUND_POLLS} polls over {hours:.0f} h",
+        status=error.status,
+    )
+
+
 def advance(context: PollContext, outcome: PollOutcome) -> PollContext:
     """The context the next poll starts from, as the store would now read it."""
     if outcome.result is None:
@@ -77,6 +99,7 @@ def advance(context: PollContext, outcome: PollOutcome) -> PollContext:
             last_poll_at=outcome.finished_at,
             last_poll_ok=False,
             consecutive_failures=context.consecutive_failures + 1,
+            failing_since=context.failing_since or outcome.started_at,
         )
     dated = [p.published_at for p in outcome.result.posts if p.published_at is not None]
     newest = max(
@@ -88,6 +111,7 @@ def advance(context: PollContext, outcome: PollOutcome) -> PollContext:
         last_poll_at=outcome.finished_at,
         last_poll_ok=True,
         consecutive_failures=0,
+        last_success_at=outcome.finished_at,
     )
 
 
@@ -130,9 +154,11 @@ class Poller:
 
     async def _poll(self, channel: ChannelSettings, channel_id: int, key: str) -> PollReport:
         platform = channel.platform
+        secrets = self._redact.secrets_in(channel.handle)
         context = self._contexts.get(channel_id)
         if context is None:
             context = await self._db(self._store.poll_context, channel_id)
+            context = replace(context, checkpoint=unseal_checkpoint(context.checkpoint, secrets))
         tally = RequestTally(platform)
         token = current_tally.set(tally)
         started = self._clock()
@@ -157,6 +183,8 @@ class Poller:
             current_tally.reset(token)
         finished = self._clock()
 
+        if error is not None:
+            error = confirm_not_found(error, context, finished)
         detail = self._redact(str(error)) if error else None
         if result is not None:
             result = replace(result, posts=settle_future_posts(result.posts, finished))
@@ -168,8 +196,12 @@ class Poller:
             error_reason=error.kind if error else None,
             error_detail=detail,
         )
+        stored = outcome
+        if result is not None:  # secrets from the handle (a feed's key) stay out of the database
+            sealed = seal_checkpoint(result.checkpoint, secrets)
+            stored = replace(outcome, result=replace(result, checkpoint=sealed))
         try:
-            new_posts = await self._writer.record(channel_id, outcome)
+            new_posts = await self._writer.record(channel_id, stored)
         except Exception:  # the database, not the platform: try again at the next interval
             log.exception("could not store the poll of %s %s", platform, channel.label)
             self._contexts.pop(channel_id, None)  # re-read what was stored next time
@@ -188,6 +220,14 @@ class Poller:
         stretched = self.pacing.interval(key, platform, channel.poll_interval)
         if error is None:
             log.info("polled: %d new posts", new_posts, extra={"fields": fields})
+            moved = result.checkpoint.extra.get(MOVED_TO) if result else None
+            if moved and moved != context.checkpoint.extra.get(MOVED_TO):
+                where = channel_label(moved, secrets)
+                log.warning(
+                    "moved for good to %s: update the configuration",
+                    where,
+                    extra={"fields": fields},
+                )
             later = stretched if stretched > channel.poll_interval else None
             return PollReport(ok=True, new_posts=new_posts, retry_in=later)
         log.warning("poll failed (%s): %s", error.kind, detail, extra={"fields": fields})

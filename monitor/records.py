@@ -46,6 +46,7 @@ class ChannelRecord:
     last_error_reason: str | None
     last_error_detail: str | None
     consecutive_failures: int
+    moved_to: str | None = None  # the address a permanent redirect leads to (sealed, see redact)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +66,5 @@ class PollContext:
     last_poll_at: datetime | None
     last_poll_ok: bool | None
     consecutive_failures: int
+    last_success_at: datetime | None = None  # None: never read successfully
+    failing_since: datetime | None = None  # when the current run of failed polls began

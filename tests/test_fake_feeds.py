@@ -256,6 +256,18 @@ async def test_a_flaky_feed_answers_its_statuses_in_turn(client: httpx.AsyncClie
     assert [h.status for h in server.hits] == [200, 404, 500, 200]
 
 
+async def test_a_flaky_404_reaches_the_connector_marked_flaky(client: httpx.AsyncClient) -> None:
+    server = FeedServer({CHANNEL_ID: FeedSpec(posts=every(2, 5), format="youtube", flaky=(404,))})
+    base = await server.start()
+    try:
+        connector = YouTubeConnector(client, PlatformOptions(base_url=base))
+        with pytest.raises(ChannelNotFound) as caught:
+            await connector.fetch(ChannelRef(CHANNEL_ID), since=None, checkpoint=Checkpoint())
+    finally:
+        await server.stop()
+    assert caught.value.flaky is True
+
+
 def test_the_fake_refuses_a_redirect_without_location_or_a_flaky_status_it_never_sees() -> None:
     with pytest.raises(ValueError, match="redirect"):
         FeedSpec(posts=[], status=301)
@@ -269,6 +281,35 @@ def test_the_fake_refuses_a_redirect_without_location_or_a_flaky_status_it_never
 async def following() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=10, follow_redirects=True) as http:
         yield http
+
+
+async def test_a_moved_feed_costs_one_request_after_the_first_poll(
+    following: httpx.AsyncClient,
+) -> None:
+    server = FeedServer(
+        {
+            "/oud/rss": FeedSpec(posts=[], status=301, redirect="/nieuw/rss"),
+            "/nieuw/rss": FeedSpec(posts=every(3, 5)),
+        }
+    )
+    base = await server.start()
+    try:
+        response = await following.get(f"{base}/oud/rss")
+        assert response.history[0].headers["location"] == f"{base}/nieuw/rss"  # made absolute
+        server.hits.clear()
+        first = await read(following, f"{base}/oud/rss")
+        second = await read(following, f"{base}/oud/rss", first.checkpoint)
+        third = await read(following, f"{base}/oud/rss", second.checkpoint)
+    finally:
+        await server.stop()
+    assert len(first.posts) == 5
+    assert second.not_modified and third.not_modified
+    assert [(h.key, h.status) for h in server.hits] == [
+        ("/oud/rss", 301),
+        ("/nieuw/rss", 200),
+        ("/nieuw/rss", 304),
+        ("/nieuw/rss", 304),
+    ]
 
 
 async def test_a_temporarily_redirected_feed_is_asked_at_its_address_each_time(
