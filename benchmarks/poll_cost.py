@@ -6,6 +6,7 @@ Every channel is read once in full, then polled ROUNDS times unchanged. Compare 
 ../shared/reference/performance-notes.md (a Go prober spends about 1 ms of CPU per HTTP check).
 
     .venv/bin/python benchmarks/poll_cost.py [--channels 100] [--rounds 10] [--transport aiohttp]
+        [--platforms rss --feed-redirect 301]
 """
 
 from __future__ import annotations
@@ -35,11 +36,17 @@ HISTORY = {"every_days": 3, "count": 20, "newest_days_ago": 1}
 OWN_IG = "17841400000000000"
 
 
-def scenario(platform: str, n: int) -> tuple[str, dict[str, Any], list[str], str]:
+def scenario(
+    platform: str, n: int, redirect: int | None = None
+) -> tuple[str, dict[str, Any], list[str], str]:
     """(fake module, its JSON spec, channel handles, platform section)."""
     if platform == "rss":
         spec: dict[str, Any] = {f"/f{i}": {"posts": HISTORY} for i in range(n)}
-        return "feeds", spec, [f"{{base}}/f{i}" for i in range(n)], ""
+        if redirect is None:
+            return "feeds", spec, [f"{{base}}/f{i}" for i in range(n)], ""
+        # every configured address answers ``redirect`` to where the feed now is
+        spec |= {f"/old{i}": {"status": redirect, "redirect": f"/f{i}"} for i in range(n)}
+        return "feeds", spec, [f"{{base}}/old{i}" for i in range(n)], ""
     token = f'access_token = "{graph.DEFAULT_TOKEN}"\nbase_url = "{{base}}"'
     if platform == "facebook":
         pages = [{"id": str(5000 + i), "username": f"page{i}", "posts": HISTORY} for i in range(n)]
@@ -65,10 +72,14 @@ def scenario(platform: str, n: int) -> tuple[str, dict[str, Any], list[str], str
 
 
 async def measure(
-    platform: str, n: int, rounds: int, transport: Callable[[], httpx.AsyncBaseTransport] | None
+    platform: str,
+    n: int,
+    rounds: int,
+    transport: Callable[[], httpx.AsyncBaseTransport] | None,
+    redirect: int | None = None,
 ) -> tuple[float, float, float]:
     """(requests per unchanged poll, daemon CPU ms per poll, polls per second)."""
-    module, spec, handles, section = scenario(platform, n)
+    module, spec, handles, section = scenario(platform, n, redirect)
     with tempfile.TemporaryDirectory() as tmp:
         spec_file = Path(tmp) / "spec.json"
         spec_file.write_text(json.dumps(spec))
@@ -123,6 +134,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--platforms", default="rss,facebook,instagram,linkedin,mastodon,bluesky")
     parser.add_argument("--transport", choices=("httpx", "aiohttp"), default="httpx")
+    parser.add_argument(
+        "--feed-redirect",
+        type=int,
+        choices=(301, 302, 307, 308),
+        help="rss only: every configured feed address answers this redirect to the feed",
+    )
     args = parser.parse_args()
     transport = None
     if args.transport == "aiohttp":
@@ -133,7 +150,7 @@ def main() -> None:
     print(f"{'platform':<10} {'requests/poll':>14} {'CPU ms/poll':>12} {'polls/s':>8}")
     for platform in args.platforms.split(","):
         per_poll, cpu_ms, rate = asyncio.run(
-            measure(platform, args.channels, args.rounds, transport)
+            measure(platform, args.channels, args.rounds, transport, args.feed_redirect)
         )
         print(f"{platform:<10} {per_poll:>14.2f} {cpu_ms:>12.2f} {rate:>8.0f}")
 

@@ -15,17 +15,27 @@ import io
 import re
 import time
 import xml.sax
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
 import httpx
 
-from connectors.base import Checkpoint
-from connectors.errors import Malformed, raise_for_status, safe_url, transport_errors
+from connectors.base import MOVED_TO, Checkpoint
+from connectors.errors import (
+    ChannelNotFound,
+    Malformed,
+    raise_for_status,
+    safe_url,
+    transport_errors,
+)
 
 MAX_FEED_BYTES = 10 * 1024 * 1024
+_PERMANENT = (301, 308)  # redirects that move a feed for good (RFC 9110 §15.4)
+_MOVED_FROM = "moved_from"  # Checkpoint.extra: the configured address a remembered move is for
+_MAX_REMEMBERED = 1000  # characters: both addresses fit the checkpoint's column
 
 # Bozo exceptions that do not make a feed unreadable: feedparser raises them before parsing, and
 # when the strict XML parser then fails, its SAXParseException replaces them (checked in
@@ -57,23 +67,57 @@ class Feed:
 
 async def read_feed(
     client: httpx.AsyncClient, url: str, checkpoint: Checkpoint
-) -> tuple[Feed, Checkpoint] | None:
-    """Download and parse ``url`` conditionally; None when the server answered 304."""
+) -> tuple[Feed | None, Checkpoint]:
+    """Download and parse the feed at ``url`` conditionally: the feed (None when the server
+    answered 304) and the checkpoint to keep.
+
+    A permanent redirect (301, 308) is followed and remembered in the checkpoint, so later polls
+    ask the new address directly: "any future references to this resource ought to use one of
+    the enclosed URIs" (RFC 9110 §15.4.2, §15.4.9). A temporary one (302, 303, 307) is followed
+    every time. Should the remembered address answer "not found", the configured one is asked
+    again in the same poll: a move that was undone does not strand the channel.
+    """
+    moved = checkpoint.extra.get(MOVED_TO) if checkpoint.extra.get(_MOVED_FROM) == url else None
+    if moved:
+        try:
+            return await _read_feed(client, url, moved, checkpoint)
+        except ChannelNotFound:
+            # the validators belong to the address that is gone
+            checkpoint = Checkpoint(extra=_without_move(checkpoint.extra))
+    return await _read_feed(client, url, url, checkpoint)
+
+
+async def _read_feed(
+    client: httpx.AsyncClient, url: str, address: str, checkpoint: Checkpoint
+) -> tuple[Feed | None, Checkpoint]:
+    """Read the feed configured at ``url`` from ``address`` (the same, or where it moved)."""
     headers: dict[str, str] = {}
     if checkpoint.etag:
         headers["If-None-Match"] = checkpoint.etag
     if checkpoint.last_modified:
         headers["If-Modified-Since"] = checkpoint.last_modified
     with transport_errors():
-        async with client.stream("GET", url, headers=headers) as response:
+        response, moved_to = await _follow(client, address, headers)
+        try:
+            extra = _without_move(checkpoint.extra)
+            remembered = _rememberable(url, moved_to or address)
+            if remembered:
+                extra |= {MOVED_TO: remembered, _MOVED_FROM: url}
             if response.status_code == 304:
                 if not headers:
-                    raise Malformed(f"HTTP 304 to an unconditional request from {safe_url(url)}")
-                return None
+                    where = safe_url(response.request.url)
+                    raise Malformed(f"HTTP 304 to an unconditional request from {where}")
+                return None, replace(checkpoint, extra=extra)
+            if response.status_code == 404:
+                # YouTube's feeds answer 404 on and off for channels that exist (NetNewsWire
+                # #5212, youtube-rss-finder #371); 410 Gone is meant, and believed at once
+                raise ChannelNotFound(
+                    f"HTTP 404 from {safe_url(response.request.url)}", status=404, flaky=True
+                )
             raise_for_status(response)
             if not response.is_success:  # 1xx, or a 3xx the client was told not to follow
                 raise Malformed(
-                    f"unexpected HTTP {response.status_code} from {safe_url(url)}",
+                    f"unexpected HTTP {response.status_code} from {safe_url(response.request.url)}",
                     status=response.status_code,
                 )
             body = await _read_capped(response)
@@ -81,12 +125,59 @@ async def read_feed(
             validators = Checkpoint(
                 etag=response.headers.get("etag"),
                 last_modified=response.headers.get("last-modified"),
-                extra=checkpoint.extra,
+                extra=extra,
             )
+        finally:
+            await response.aclose()
     # The configured URL, not one redirected to, is the base for relative guids: ids stay stable.
     # Off the event loop: feedparser takes about a second per MB, and feeds may be 10 MiB.
     feed = await asyncio.to_thread(parse_feed, body, content_type=content_type, url=url)
     return feed, validators
+
+
+async def _follow(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str]
+) -> tuple[httpx.Response, str | None]:
+    """GET ``url`` following redirects as the client is set to (one hop at a time, so that each
+    is seen): the final, unread response, and where the leading permanent hops lead, if any."""
+    request = client.build_request("GET", url, headers=headers)
+    moved_to: str | None = None
+    settled = False  # a temporary hop came first: nothing after it moves the feed
+    for _ in range(client.max_redirects + 1):
+        response = await client.send(request, stream=True, follow_redirects=False)
+        hop = response.next_request if client.follow_redirects else None
+        if hop is None:
+            return response, moved_to
+        await response.aclose()
+        if hop.url.scheme not in ("http", "https"):
+            raise Malformed(
+                f"{safe_url(request.url)} redirects to a {hop.url.scheme}: address, not read",
+                status=response.status_code,
+            )
+        if response.status_code in _PERMANENT and not settled:
+            moved_to = str(hop.url)
+        else:
+            settled = True
+        request = hop
+    raise Malformed(f"too many redirects from {safe_url(url)}")
+
+
+def _rememberable(url: str, address: str) -> str | None:
+    """``address`` if a poll of ``url`` should ask it from now on, else None.
+
+    Never a move back to ``url`` or down from https to http, and never where a user name or
+    password is part of either address: that would store credentials.
+    """
+    if address == url or max(len(address), len(url)) > _MAX_REMEMBERED:
+        return None
+    old, new = httpx.URL(url), httpx.URL(address)
+    if old.userinfo or new.userinfo or (old.scheme == "https" and new.scheme != "https"):
+        return None
+    return address
+
+
+def _without_move(extra: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in extra.items() if k not in (MOVED_TO, _MOVED_FROM)}
 
 
 async def _read_capped(response: httpx.Response) -> bytes:

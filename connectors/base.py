@@ -43,6 +43,11 @@ class Profile:
     note: str | None = None  # for people: what of the above could not be read, and why
 
 
+MOVED_TO = "moved_to"
+"""A ``Checkpoint.extra`` key: the channel's new address after a permanent move (a feed's 301 or
+308), read from then on. The daemon shows it so that people update the configuration."""
+
+
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
     """What a connector remembers between polls of one channel.

@@ -55,9 +55,18 @@ class RateLimited(ConnectorError):
 
 
 class ChannelNotFound(ConnectorError):
-    """The page or account does not exist (removed, renamed, suspended)."""
+    """The page or account does not exist (removed, renamed, suspended).
+
+    ``flaky``: the platform is known to give this answer at times for channels that exist
+    (YouTube's channel feeds answer 404 on and off), so the daemon believes it only once it
+    persists, and counts it as transient until then.
+    """
 
     kind = "not_found"
+
+    def __init__(self, message: str, *, status: int | None = None, flaky: bool = False) -> None:
+        super().__init__(message, status=status)
+        self.flaky = flaky
 
 
 class Transient(ConnectorError):

@@ -37,16 +37,15 @@ class RssConnector:
     ) -> FetchResult:
         """Read the feed; ``since`` is ignored, a feed always carries its latest entries."""
         url = _feed_url(channel)
-        read = await read_feed(self._client, url, checkpoint)
-        if read is None:
-            return FetchResult(not_modified=True, checkpoint=checkpoint)
-        feed, validators = read
+        feed, kept = await read_feed(self._client, url, checkpoint)
+        if feed is None:
+            return FetchResult(not_modified=True, checkpoint=kept)
         # A feed's own publication date, else its last change: Atom feeds may carry only <updated>.
         posts = [Post(entry_id(e), e.published or e.updated) for e in feed.entries]
         return FetchResult(
             posts=unique_posts(posts),
             profile=Profile(name=feed.title, url=feed.link),
-            checkpoint=validators,
+            checkpoint=kept,
         )
 
     def public_url(self, channel: ChannelRef) -> str | None:

@@ -45,16 +45,15 @@ class YouTubeConnector:
         checkpoint: Checkpoint,
     ) -> FetchResult:
         """Read the channel's latest uploads; ``since`` is ignored, the feed is that short."""
-        read = await read_feed(self._client, self.feed_url(channel), checkpoint)
-        if read is None:
-            return FetchResult(not_modified=True, checkpoint=checkpoint)
-        feed, validators = read
+        feed, kept = await read_feed(self._client, self.feed_url(channel), checkpoint)
+        if feed is None:
+            return FetchResult(not_modified=True, checkpoint=kept)
         # <published> only: an entry's <updated> moves on every title edit or view-count refresh.
         posts = [Post(_video_id(e), e.published) for e in feed.entries]
         return FetchResult(
             posts=unique_posts(posts),
             profile=Profile(name=feed.title, url=self.public_url(channel) or feed.link),
-            checkpoint=validators,
+            checkpoint=kept,
         )
 
     def public_url(self, channel: ChannelRef) -> str | None:

@@ -53,6 +53,7 @@ def channel_json(view: ChannelView) -> dict[str, Any]:
         "poll_error": record.last_error_reason,
         "poll_error_detail": record.last_error_detail,
         "consecutive_failures": record.consecutive_failures,
+        "moved_to": view.moved_to,  # the address moved for good: update the configuration
         "weekly_posts": list(view.weekly_posts),
     }
 

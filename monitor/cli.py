@@ -12,8 +12,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import make_url
 
 from connectors.registry import supported_platforms
 from monitor import __version__
@@ -28,10 +30,12 @@ from monitor.config import (
 )
 from monitor.jobs import utcnow
 from monitor.logs import configure as configure_logging
+from monitor.records import ChannelKey
 from monitor.redact import Redactor
 from monitor.report import REPORT_FORMATS, days, render
 from monitor.settings import Settings
-from monitor.views import ChannelView
+from monitor.storage import StorageError, Store
+from monitor.views import ChannelView, moved_label
 
 _STYLES = {
     "active": "green",
@@ -211,7 +215,20 @@ def _print_views(views: Sequence[ChannelView], fmt: str) -> None:
             days(v.cadence.usual_gap),
             poll,
         )
-    _console().print(table)
+    console = _console()
+    console.print(table)
+    _print_moves(console, [(v.organisation, v.platform, v.handle, v.moved_to) for v in views])
+
+
+def _print_moves(console: Console, moves: Sequence[tuple[str, str, str, str | None]]) -> None:
+    """Channels whose address moved for good (a feed's 301 or 308), and where to."""
+    for organisation, platform, handle, moved_to in moves:
+        if moved_to:
+            console.print(
+                f"{organisation} {platform} {handle} moved to {moved_to}: update the configuration",
+                style="yellow",
+                markup=False,
+            )
 
 
 def _validate(settings: Settings) -> int:
@@ -242,6 +259,8 @@ def _validate(settings: Settings) -> int:
             target,
         )
     out.print(table)
+    moved = _stored_moves(settings)
+    _print_moves(out, [(*c.key, moved_label(moved.get(c.key))) for c in settings.channels])
     platforms = sorted({c.platform for c in settings.channels})
     out.print(
         f"{len(settings.organisations)} organisations, {len(settings.channels)} channels"
@@ -250,6 +269,24 @@ def _validate(settings: Settings) -> int:
         f"{settings.monitor.listen}"
     )
     return EXIT_OK
+
+
+def _stored_moves(settings: Settings) -> dict[ChannelKey, str]:
+    """The moves the database has recorded, if it can be read as it is (never created or
+    migrated here): validating must work before the daemon ever ran."""
+    url = make_url(settings.monitor.database)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").expanduser().is_file():
+        return {}
+    try:
+        store = Store(settings.monitor.database)
+    except (StorageError, sa.exc.SQLAlchemyError, ImportError):
+        return {}
+    try:
+        return store.moved_channels()
+    except sa.exc.SQLAlchemyError:  # not migrated yet, or not reachable: nothing to add
+        return {}
+    finally:
+        store.close()
 
 
 def entry() -> None:

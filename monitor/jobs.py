@@ -18,15 +18,15 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from connectors.base import ChannelRef, Connector, FetchResult, Post, unique_posts
-from connectors.errors import ConnectorError, Malformed, RateLimited, Transient
+from connectors.base import MOVED_TO, ChannelRef, Connector, FetchResult, Post, unique_posts
+from connectors.errors import ChannelNotFound, ConnectorError, Malformed, RateLimited, Transient
 from monitor import cadence
 from monitor.http_client import RequestTally, current_tally
 from monitor.metrics import Instruments
 from monitor.pacing import Pacing, gate_key
 from monitor.records import STORAGE_REASON, DbCall, PollContext, PollOutcome, StoreFault
-from monitor.redact import Redactor
-from monitor.settings import ChannelSettings, Policy
+from monitor.redact import Redactor, seal_checkpoint, unseal_checkpoint
+from monitor.settings import ChannelSettings, Policy, channel_label
 from monitor.storage import Store, describe_error
 from monitor.writer import PollWriter
 
@@ -41,6 +41,10 @@ FIRST_READ_MAX_REQUESTS = 50
 """A first read asks for more pages, past ``page_limit``, until it has made this many requests."""
 _WIDEST_WINDOW = max(cadence.WINDOWS.values())
 NOTE_EVERY = timedelta(days=1)  # a profile read only in part is logged at most this often
+# a flaky "not found" (see ChannelNotFound.flaky) is believed after this many failed polls in a
+# row over this long: YouTube's feed outages have healed within hours (RSS-Bridge #2113)
+NOT_FOUND_POLLS = 3
+NOT_FOUND_AFTER = timedelta(hours=24)
 
 
 def utcnow() -> datetime:
@@ -112,6 +116,24 @@ def judging_horizon_reached(posts: Sequence[Post], policy: Policy, now: datetime
     return bisect_right(times, weighed_from) > cadence.MAX_INTERVALS
 
 
+def confirm_not_found(error: ConnectorError, context: PollContext, now: datetime) -> ConnectorError:
+    """A not-found answer the platform is known to give wrongly at times (``flaky``) is believed
+    only once it persists: from a channel read before, it counts as transient until the channel
+    has failed NOT_FOUND_POLLS polls in a row over at least NOT_FOUND_AFTER."""
+    if not isinstance(error, ChannelNotFound) or not error.flaky or context.last_success_at is None:
+        return error
+    failed = context.consecutive_failures + 1
+    since = context.failing_since or now
+    if failed >= NOT_FOUND_POLLS and now - since >= NOT_FOUND_AFTER:
+        return error
+    hours = NOT_FOUND_AFTER.total_seconds() / 3600
+    return Transient(
+        f"{error} (failing since {since:%Y-%m-%d %H:%M} UTC, {failed}× in a row); taken as "
+        f"passing until it lasts {NOT_FOUND_POLLS} polls over {hours:.0f} h",
+        status=error.status,
+    )
+
+
 def advance(context: PollContext, outcome: PollOutcome) -> PollContext:
     """The context the next poll starts from, as the store would now read it."""
     if outcome.result is None:
@@ -120,6 +142,7 @@ def advance(context: PollContext, outcome: PollOutcome) -> PollContext:
             last_poll_at=outcome.finished_at,
             last_poll_ok=False,
             consecutive_failures=context.consecutive_failures + 1,
+            failing_since=context.failing_since or outcome.started_at,
         )
     dated = [p.published_at for p in outcome.result.posts if p.published_at is not None]
     newest = max(
@@ -131,7 +154,7 @@ def advance(context: PollContext, outcome: PollOutcome) -> PollContext:
         last_poll_at=outcome.finished_at,
         last_poll_ok=True,
         consecutive_failures=0,
-        read_before=True,
+        last_success_at=outcome.finished_at,
     )
 
 
@@ -177,12 +200,14 @@ class Poller:
 
     async def _poll(self, channel: ChannelSettings, channel_id: int, key: str) -> PollReport:
         platform = channel.platform
+        secrets = self._redact.secrets_in(channel.handle)
         context = self._contexts.get(channel_id)
         if context is None:
             try:
                 context = await self._db(self._store.poll_context, channel_id)
             except Exception as exc:  # the database, not the platform
                 return self._store_failed(channel, channel_id, exc)
+            context = replace(context, checkpoint=unseal_checkpoint(context.checkpoint, secrets))
         tally = RequestTally(platform)
         token = current_tally.set(tally)
         started = self._clock()
@@ -203,6 +228,8 @@ class Poller:
             current_tally.reset(token)
         finished = self._clock()
 
+        if error is not None:
+            error = confirm_not_found(error, context, finished)
         detail = self._redact(str(error)) if error else None
         if result is not None:
             result = replace(result, posts=settle_future_posts(result.posts, finished))
@@ -214,8 +241,12 @@ class Poller:
             error_reason=error.kind if error else None,
             error_detail=detail,
         )
+        stored = outcome
+        if result is not None:  # secrets from the handle (a feed's key) stay out of the database
+            sealed = seal_checkpoint(result.checkpoint, secrets)
+            stored = replace(outcome, result=replace(result, checkpoint=sealed))
         try:
-            new_posts = await self._writer.record(channel_id, outcome)
+            new_posts = await self._writer.record(channel_id, stored)
         except Exception as exc:  # the database, not the platform
             return self._store_failed(channel, channel_id, exc)
         self._stored(channel_id)
@@ -234,6 +265,14 @@ class Poller:
         if error is None:
             log.info("polled: %d new posts", new_posts, extra={"fields": fields})
             self._log_note(channel_id, result, finished, fields)
+            moved = result.checkpoint.extra.get(MOVED_TO) if result else None
+            if moved and moved != context.checkpoint.extra.get(MOVED_TO):
+                where = channel_label(moved, secrets)
+                log.warning(
+                    "moved for good to %s: update the configuration",
+                    where,
+                    extra={"fields": fields},
+                )
             later = stretched if stretched > channel.poll_interval else None
             return PollReport(ok=True, new_posts=new_posts, retry_in=later)
         log.warning("poll failed (%s): %s", error.kind, detail, extra={"fields": fields})
@@ -310,7 +349,7 @@ class Poller:
         first = await connector.fetch(
             ref, since=context.newest_post_at, checkpoint=context.checkpoint
         )
-        if context.read_before:
+        if context.last_success_at is not None:  # read before: one fetch
             return first
         result, posts = first, list(first.posts)
         while (

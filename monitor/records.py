@@ -47,6 +47,7 @@ class ChannelRecord:
     last_error_detail: str | None
     consecutive_failures: int
     profile_note: str | None = None  # what of the metadata the last profile read could not read
+    moved_to: str | None = None  # the address a permanent redirect leads to (sealed, see redact)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,8 @@ class PollContext:
     last_poll_at: datetime | None
     last_poll_ok: bool | None
     consecutive_failures: int
-    read_before: bool  # a poll has succeeded: the deep first read is done
+    last_success_at: datetime | None = None  # None: never read successfully
+    failing_since: datetime | None = None  # when the current run of failed polls began
 
 
 @dataclass(frozen=True, slots=True)

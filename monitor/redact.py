@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+
+from connectors.base import Checkpoint
 
 MASK = "***"
 _TOKEN_PARAMS = re.compile(
@@ -25,6 +28,58 @@ class Redactor:
             text = text.replace(secret, MASK)
         text = _TOKEN_PARAMS.sub(rf"\1{MASK}", text)
         return _BEARER.sub(rf"\1{MASK}", text)
+
+    def secrets_in(self, text: str) -> tuple[str, ...]:
+        """The known secrets that occur in ``text`` (a channel's handle), in a stable order."""
+        found = [s for s in self._secrets if s in text]
+        return tuple(sorted(found, key=lambda s: (text.index(s), -len(s))))
+
+
+# A secret in a stored value is replaced by its place among the secrets of the channel's
+# handle: a feed that moved keeps the ``?key=`` it was configured with, and that key must not
+# reach the database. Braces never occur in a URL unescaped, so nothing else reads as one.
+_SEALED = re.compile(r"\{\{secret:(\d+)\}\}")
+
+
+def seal(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with each of ``secrets`` replaced by a placeholder naming its position."""
+    for index, secret in sorted(enumerate(secrets), key=lambda p: len(p[1]), reverse=True):
+        text = text.replace(secret, f"{{{{secret:{index}}}}}")
+    return text
+
+
+def unseal(text: str, secrets: Sequence[str]) -> str | None:
+    """What ``seal`` was given, or None when a placeholder's secret is no longer configured."""
+    missing = False
+
+    def restore(found: re.Match[str]) -> str:
+        nonlocal missing
+        index = int(found.group(1))
+        if index < len(secrets):
+            return secrets[index]
+        missing = True
+        return ""
+
+    restored = _SEALED.sub(restore, text)
+    return None if missing else restored
+
+
+def masked(text: str) -> str:
+    """A sealed value for people: each placeholder shown as ***."""
+    return _SEALED.sub(MASK, text)
+
+
+def seal_checkpoint(checkpoint: Checkpoint, secrets: Sequence[str]) -> Checkpoint:
+    """The checkpoint as it is stored: secrets in its ``extra`` values sealed."""
+    if not secrets:
+        return checkpoint
+    return replace(checkpoint, extra={k: seal(v, secrets) for k, v in checkpoint.extra.items()})
+
+
+def unseal_checkpoint(checkpoint: Checkpoint, secrets: Sequence[str]) -> Checkpoint:
+    """The checkpoint as stored, with its secrets back; values whose secret is gone are dropped."""
+    extra = {k: unseal(v, secrets) for k, v in checkpoint.extra.items()}
+    return replace(checkpoint, extra={k: v for k, v in extra.items() if v is not None})
 
 
 class RedactingFormatter(logging.Formatter):

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, col, select
 
-from connectors.base import Checkpoint, FetchResult
+from connectors.base import MOVED_TO, Checkpoint, FetchResult
 from monitor.models import Channel, Organisation, Poll, Post, UTCDateTime
 from monitor.records import ChannelKey, ChannelRecord, PollContext, PollOutcome, PostTime
 from monitor.settings import ChannelSettings
@@ -155,6 +155,15 @@ class Store:
                 select(sa.func.max(Post.published_at)).where(Post.channel_id == channel_id)
             ).one()
             extra = json.loads(channel.checkpoint_extra) if channel.checkpoint_extra else {}
+            failing_since = None
+            if channel.consecutive_failures:
+                failed = select(sa.func.min(Poll.started_at)).where(
+                    Poll.channel_id == channel_id, col(Poll.ok).is_(False)
+                )
+                if channel.last_success_at is not None:
+                    failed = failed.where(col(Poll.started_at) > channel.last_success_at)
+                # pruned polls: the last one stands in (a shorter run, judged more patiently)
+                failing_since = _aware(session.exec(failed).one()) or channel.last_poll_at
             return PollContext(
                 newest_post_at=_aware(newest),
                 checkpoint=Checkpoint(
@@ -163,7 +172,8 @@ class Store:
                 last_poll_at=channel.last_poll_at,
                 last_poll_ok=channel.last_poll_ok,
                 consecutive_failures=channel.consecutive_failures,
-                read_before=channel.last_success_at is not None,
+                last_success_at=channel.last_success_at,
+                failing_since=failing_since,
             )
 
     def record_poll(self, channel_id: int, outcome: PollOutcome) -> int:
@@ -306,9 +316,25 @@ class Store:
                     last_error_detail=c.last_error_detail,
                     consecutive_failures=c.consecutive_failures,
                     profile_note=c.profile_note,
+                    moved_to=_moved_to(c.checkpoint_extra),
                 )
                 for c, org in rows
             }
+
+    def moved_channels(self) -> dict[ChannelKey, str]:
+        """Configured channels whose address moved permanently: the new address (sealed)."""
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(
+                    Organisation.name, Channel.platform, Channel.handle, Channel.checkpoint_extra
+                )
+                .join(Organisation, col(Organisation.id) == Channel.organisation_id)
+                .where(
+                    col(Channel.configured).is_(True), col(Channel.checkpoint_extra).is_not(None)
+                )
+            ).all()
+            moved = {(org, p, h): _moved_to(extra) for org, p, h, extra in rows}
+            return {key: address for key, address in moved.items() if address}
 
     def post_times(
         self, ids: Iterable[int], *, since: datetime, newest: int
@@ -374,6 +400,12 @@ def _insert_ignoring_duplicates(session: Session) -> Any:
     if dialect == "postgresql":
         return pg_insert(table).on_conflict_do_nothing(index_elements=["channel_id", "post_id"])
     return sa.insert(table)  # others: the existence check above already filtered
+
+
+def _moved_to(checkpoint_extra: str | None) -> str | None:
+    extra = json.loads(checkpoint_extra) if checkpoint_extra else {}
+    address = extra.get(MOVED_TO) if isinstance(extra, dict) else None
+    return address if isinstance(address, str) else None
 
 
 def _id(row: Channel) -> int:

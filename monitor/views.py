@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from monitor import cadence
 from monitor.cadence import ActivityState
 from monitor.records import ChannelKey, ChannelRecord, PostTime, StoreFault
-from monitor.settings import ChannelSettings, Policy
+from monitor.redact import masked
+from monitor.settings import ChannelSettings, Policy, channel_label
 from monitor.storage import Store
 
 CHART_WEEKS = 12
@@ -61,6 +62,17 @@ class ChannelView:
     @property
     def poll_failing(self) -> bool:
         return self.record.last_poll_ok is False
+
+    @property
+    def moved_to(self) -> str | None:
+        """Where the channel's address moved for good, masked like a label: the configuration
+        should say so."""
+        return moved_label(self.record.moved_to)
+
+
+def moved_label(sealed: str | None) -> str | None:
+    """A stored new address as people may see it: secrets masked, no query string."""
+    return channel_label(masked(sealed), ()) if sealed else None
 
 
 def judged_at(record: ChannelRecord, now: datetime) -> datetime:

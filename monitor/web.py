@@ -122,6 +122,9 @@ def status_page(views: Sequence[ChannelView], now: datetime) -> str:
             state += f" (as of {record.last_success_at:%Y-%m-%d %H:%M} UTC)"
         name = record.name or v.handle
         link = f'<a href="{esc(record.url)}">{esc(name)}</a>' if record.url else esc(name)
+        if v.moved_to:
+            moved = f"moved to {esc(v.moved_to)}: update the configuration"
+            link += f'<br><small class="moved">{moved}</small>'
         detail = esc(record.last_error_detail or "")
         rows.append(
             f"<tr><td>{esc(v.organisation)}</td><td>{esc(v.platform)}</td><td>{link}</td>"
@@ -138,6 +141,7 @@ body{{font-family:system-ui,sans-serif;margin:2rem;color:#1f2328}}
 table{{border-collapse:collapse;margin-bottom:2rem}}
 td,th{{padding:.3rem .6rem;border-bottom:1px solid #d0d7de;text-align:left}}
 .state{{color:#fff;border-radius:.8rem;padding:.1rem .6rem;font-size:.85rem}}
+.moved{{color:#9a6700}}
 </style></head><body>
 <h1>Channel activity</h1>
 <p>As of {now:%Y-%m-%d %H:%M} UTC.

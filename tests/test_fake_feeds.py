@@ -239,6 +239,97 @@ async def test_gzip_only_when_the_client_accepts_it(
     assert len((await read(client, url)).posts) == 20  # and the connector reads it
 
 
+# -- flaky feeds and redirects ----------------------------------------------------------------
+
+
+async def test_a_flaky_feed_answers_its_statuses_in_turn(client: httpx.AsyncClient) -> None:
+    spec = FeedSpec(posts=every(2, 5), format="youtube", flaky=(200, 404, 500))
+    server = FeedServer({CHANNEL_ID: spec})
+    base = await server.start()
+    try:
+        url = f"{base}/feeds/videos.xml?channel_id={CHANNEL_ID}"
+        answers = [(await client.get(url)) for _ in range(4)]
+    finally:
+        await server.stop()
+    assert [r.status_code for r in answers] == [200, 404, 500, 200]
+    assert "<title>404 Not Found</title>" in answers[1].text  # an HTML error page, like Google's
+    assert [h.status for h in server.hits] == [200, 404, 500, 200]
+
+
+async def test_a_flaky_404_reaches_the_connector_marked_flaky(client: httpx.AsyncClient) -> None:
+    server = FeedServer({CHANNEL_ID: FeedSpec(posts=every(2, 5), format="youtube", flaky=(404,))})
+    base = await server.start()
+    try:
+        connector = YouTubeConnector(client, PlatformOptions(base_url=base))
+        with pytest.raises(ChannelNotFound) as caught:
+            await connector.fetch(ChannelRef(CHANNEL_ID), since=None, checkpoint=Checkpoint())
+    finally:
+        await server.stop()
+    assert caught.value.flaky is True
+
+
+def test_the_fake_refuses_a_redirect_without_location_or_a_flaky_status_it_never_sees() -> None:
+    with pytest.raises(ValueError, match="redirect"):
+        FeedSpec(posts=[], status=301)
+    with pytest.raises(ValueError, match="redirect"):
+        FeedSpec(posts=[], redirect="/elders")
+    with pytest.raises(ValueError, match="flaky"):
+        FeedSpec(posts=[], flaky=(200, 403))
+
+
+@pytest.fixture
+async def following() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=10, follow_redirects=True) as http:
+        yield http
+
+
+async def test_a_moved_feed_costs_one_request_after_the_first_poll(
+    following: httpx.AsyncClient,
+) -> None:
+    server = FeedServer(
+        {
+            "/oud/rss": FeedSpec(posts=[], status=301, redirect="/nieuw/rss"),
+            "/nieuw/rss": FeedSpec(posts=every(3, 5)),
+        }
+    )
+    base = await server.start()
+    try:
+        response = await following.get(f"{base}/oud/rss")
+        assert response.history[0].headers["location"] == f"{base}/nieuw/rss"  # made absolute
+        server.hits.clear()
+        first = await read(following, f"{base}/oud/rss")
+        second = await read(following, f"{base}/oud/rss", first.checkpoint)
+        third = await read(following, f"{base}/oud/rss", second.checkpoint)
+    finally:
+        await server.stop()
+    assert len(first.posts) == 5
+    assert second.not_modified and third.not_modified
+    assert [(h.key, h.status) for h in server.hits] == [
+        ("/oud/rss", 301),
+        ("/nieuw/rss", 200),
+        ("/nieuw/rss", 304),
+        ("/nieuw/rss", 304),
+    ]
+
+
+async def test_a_temporarily_redirected_feed_is_asked_at_its_address_each_time(
+    following: httpx.AsyncClient,
+) -> None:
+    server = FeedServer(
+        {
+            "/rss": FeedSpec(posts=[], status=307, redirect="/onderhoud/rss"),
+            "/onderhoud/rss": FeedSpec(posts=every(3, 5)),
+        }
+    )
+    base = await server.start()
+    try:
+        first = await read(following, f"{base}/rss")
+        await read(following, f"{base}/rss", first.checkpoint)
+    finally:
+        await server.stop()
+    assert [h.key for h in server.hits] == ["/rss", "/onderhoud/rss"] * 2
+
+
 # -- command line ---------------------------------------------------------------------------
 
 

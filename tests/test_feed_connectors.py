@@ -10,7 +10,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connectors.base import ChannelRef, Checkpoint, FetchResult, PlatformOptions, Post, Profile
+from connectors.base import (
+    MOVED_TO,
+    ChannelRef,
+    Checkpoint,
+    FetchResult,
+    PlatformOptions,
+    Post,
+    Profile,
+)
 from connectors.errors import ChannelNotFound, Malformed
 from connectors.rss import RssConnector
 from connectors.youtube import YouTubeConnector
@@ -43,9 +51,14 @@ class Feed:
 
 
 async def rss(
-    handler: Handler, checkpoint: Checkpoint | None = None, url: str = FEED_URL
+    handler: Handler,
+    checkpoint: Checkpoint | None = None,
+    url: str = FEED_URL,
+    *,
+    follow_redirects: bool = False,
 ) -> FetchResult:
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+    transport = httpx.MockTransport(handler)
+    async with httpx.AsyncClient(transport=transport, follow_redirects=follow_redirects) as client:
         connector = RssConnector(client, PlatformOptions())
         return await connector.fetch(
             ChannelRef(url), since=None, checkpoint=checkpoint or Checkpoint()
@@ -375,3 +388,164 @@ async def test_youtube_public_url_is_the_channel_page_whatever_the_base_url() ->
         assert connector.public_url(ChannelRef(CHANNEL_ID)) == (
             f"https://www.youtube.com/channel/{CHANNEL_ID}"
         )
+
+
+# -- flaky 404s --------------------------------------------------------------------------------
+
+
+async def test_a_feed_404_is_not_found_marked_flaky_and_410_is_not() -> None:
+    with pytest.raises(ChannelNotFound) as missing:
+        await rss(Feed(fixture("rss/not_a_feed.html"), status=404))
+    assert missing.value.flaky is True
+    assert str(missing.value) == f"HTTP 404 from {FEED_URL}"
+    with pytest.raises(ChannelNotFound) as gone:
+        await rss(Feed(b"", status=410))
+    assert gone.value.flaky is False  # 410 Gone is meant (RFC 9110 §15.5.11)
+
+
+async def test_a_youtube_404_is_flaky_too() -> None:
+    with pytest.raises(ChannelNotFound) as caught:
+        await youtube(Feed(b"<!DOCTYPE html><html></html>", status=404))
+    assert caught.value.flaky is True
+
+
+# -- permanent redirects ------------------------------------------------------------------------
+
+NEW_URL = "https://nieuws.voorbeeld.nl/feed.xml"
+
+
+class Moved:
+    """A feed that moved: the old address answers ``status`` with a Location, the new one serves."""
+
+    def __init__(self, status: int = 301, *, location: str = NEW_URL, etag: str = '"v1"') -> None:
+        self.status = status
+        self.location = location
+        self.etag = etag
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if str(request.url) == FEED_URL:
+            return httpx.Response(self.status, headers={"Location": self.location})
+        if request.headers.get("if-none-match") == self.etag:
+            return httpx.Response(304, headers={"ETag": self.etag})
+        headers = {"content-type": RSS_TYPE, "ETag": self.etag}
+        return httpx.Response(200, content=fixture("rss/gemeente_nieuws.xml"), headers=headers)
+
+    @property
+    def urls(self) -> list[str]:
+        return [str(r.url) for r in self.requests]
+
+
+@pytest.mark.parametrize("status", [301, 308])
+async def test_a_permanent_redirect_is_followed_once_then_the_new_address_is_read(
+    status: int,
+) -> None:
+    feed = Moved(status)
+    first = await rss(feed, follow_redirects=True)
+    assert len(first.posts) == 4
+    assert first.checkpoint.extra[MOVED_TO] == NEW_URL
+    second = await rss(feed, first.checkpoint, follow_redirects=True)
+    assert second.not_modified is True
+    assert second.checkpoint == first.checkpoint
+    assert feed.urls == [FEED_URL, NEW_URL, NEW_URL]
+
+
+@pytest.mark.parametrize("status", [302, 303, 307])
+async def test_a_temporary_redirect_is_followed_every_time(status: int) -> None:
+    feed = Moved(status)
+    first = await rss(feed, follow_redirects=True)
+    assert MOVED_TO not in first.checkpoint.extra
+    await rss(feed, first.checkpoint, follow_redirects=True)
+    assert feed.urls == [FEED_URL, NEW_URL, FEED_URL, NEW_URL]
+
+
+TEMPORARY_URL = "https://tijdelijk.voorbeeld.nl/rss"
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "remembered"),
+    [
+        ((302, TEMPORARY_URL), (301, NEW_URL), None),  # the permanent hop is the stand-in's
+        ((301, TEMPORARY_URL), (302, NEW_URL), TEMPORARY_URL),  # moved, then away for a while
+        ((301, TEMPORARY_URL), (308, NEW_URL), NEW_URL),  # moved twice
+    ],
+)
+async def test_only_the_leading_permanent_hops_move_the_feed(
+    first: tuple[int, str], then: tuple[int, str], remembered: str | None
+) -> None:
+    hops = {FEED_URL: first, TEMPORARY_URL: then}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if str(request.url) in hops:
+            status, location = hops[str(request.url)]
+            return httpx.Response(status, headers={"Location": location})
+        return httpx.Response(200, content=fixture("rss/gemeente_nieuws.xml"))
+
+    result = await rss(handler, follow_redirects=True)
+    assert result.checkpoint.extra.get(MOVED_TO) == remembered
+
+
+async def test_a_relative_location_is_remembered_as_an_absolute_address() -> None:
+    feed = Moved(location="/feed.xml")
+    result = await rss(feed, follow_redirects=True)
+    assert result.checkpoint.extra[MOVED_TO] == "https://www.voorbeeld.nl/feed.xml"
+
+
+async def test_a_move_belongs_to_the_address_it_was_found_for() -> None:
+    feed = Moved()
+    moved = (await rss(feed, follow_redirects=True)).checkpoint
+    other = "https://www.voorbeeld.nl/andere/rss"
+    result = await rss(feed, moved, url=other, follow_redirects=True)
+    assert feed.urls[-1] == other, "a move found for another address is not used"
+    assert MOVED_TO not in result.checkpoint.extra
+
+
+async def test_a_new_address_that_is_gone_sends_the_poll_back_to_the_configured_one() -> None:
+    feed = Moved()
+    moved = (await rss(feed, follow_redirects=True)).checkpoint
+    served = Feed(fixture("rss/gemeente_nieuws.xml"))  # the move was undone
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return served(request) if str(request.url) == FEED_URL else httpx.Response(404)
+
+    result = await rss(handler, moved, follow_redirects=True)
+    (request,) = served.requests
+    assert "if-none-match" not in request.headers, "the gone address's validators were sent"
+    assert len(result.posts) == 4
+    assert MOVED_TO not in result.checkpoint.extra
+
+
+@pytest.mark.parametrize(
+    ("url", "location"),
+    [
+        (FEED_URL, "http://nieuws.voorbeeld.nl/feed.xml"),  # down to http
+        ("https://lezer:geheim@www.voorbeeld.nl/nieuws/rss", NEW_URL),  # credentials
+        (FEED_URL, "https://lezer:geheim@nieuws.voorbeeld.nl/feed.xml"),
+        (FEED_URL, "https://nieuws.voorbeeld.nl/" + "x" * 1000),  # would not fit
+    ],
+)
+async def test_some_permanent_redirects_are_followed_but_never_remembered(
+    url: str, location: str
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/nieuws/rss":
+            return httpx.Response(301, headers={"Location": location})
+        return httpx.Response(200, content=fixture("rss/gemeente_nieuws.xml"))
+
+    result = await rss(handler, url=url, follow_redirects=True)
+    assert len(result.posts) == 4
+    assert result.checkpoint.extra == {}
+
+
+async def test_a_redirect_to_another_scheme_is_not_followed() -> None:
+    feed = Moved(location="ftp://ftp.voorbeeld.nl/nieuws.xml")
+    with pytest.raises(Malformed, match="redirects to a ftp: address"):
+        await rss(feed, follow_redirects=True)
+    assert feed.urls == [FEED_URL]
+
+
+async def test_a_redirect_loop_is_malformed() -> None:
+    feed = Moved(location=FEED_URL)
+    with pytest.raises(Malformed, match="too many redirects"):
+        await rss(feed, follow_redirects=True)

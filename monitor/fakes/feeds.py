@@ -4,7 +4,8 @@ Reproduces what real feeds do that a connector must survive: RFC 822 dates with 
 zones, ``+00:00`` offsets in Atom, YouTube's feed-level channel id without ``UC``, its ``http://``
 self link, no feed-level ``<updated>``, only the latest 15 uploads and entry ``<updated>`` later
 than ``<published>``; entries without dates; wrong Content-Types; truncated bodies; gzip when the
-client accepts it; ETag/Last-Modified and ``304 Not Modified`` with an empty body.
+client accepts it; ETag/Last-Modified and ``304 Not Modified`` with an empty body; permanent
+and temporary redirects; and YouTube's 404s and 500s on and off for channels that exist.
 
 Used by the end-to-end tests and the ``demo`` command, and on its own:
 ``python -m monitor.fakes.feeds --port 8081 --spec feeds.json``.
@@ -31,6 +32,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
+from yarl import URL
 
 FeedFormat = Literal["rss", "atom", "youtube"]
 SITE = "https://www.voorbeeld.nl"
@@ -65,6 +67,20 @@ class FeedSpec:
     undated: int = 0  # extra entries without any date
     title: str = DEFAULT_TITLE
     retry_after: int = 120  # seconds, sent with a 429
+    redirect: str | None = None  # Location sent with a 3xx ``status``: a URL or a path here
+    flaky: tuple[int, ...] = ()  # statuses answered in turn, request by request (200: as usual)
+
+    def __post_init__(self) -> None:
+        if (self.status in REDIRECTS) != bool(self.redirect):
+            raise ValueError("a redirect needs a 3xx status and a Location, and only it")
+        if any(status not in FLAKY_STATUSES for status in self.flaky):
+            raise ValueError(f"flaky statuses are among {FLAKY_STATUSES}")
+
+
+REDIRECTS = (301, 302, 303, 307, 308)
+# YouTube's channel feeds answer 404 and 500 on and off for channels that exist, healing by
+# themselves (NetNewsWire #5212; youtube-rss-finder #371: "returning either 404 or 500")
+FLAKY_STATUSES = (200, 404, 500)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +108,7 @@ class FeedServer:
         self.hits: list[Hit] = []  # the latest ``max_hits``, oldest first
         self._max_hits = max_hits
         self._specs: dict[str, FeedSpec] = {}
+        self._served: Counter[str] = Counter()  # requests per feed, for ``flaky`` turns
         self._rendered: dict[str, _Rendered] = {}
         self._runner: web.AppRunner | None = None
         self.base_url: str | None = None
@@ -138,12 +155,17 @@ class FeedServer:
             key = request.query.get("channel_id", "")
         conditional = "If-None-Match" in request.headers or "If-Modified-Since" in request.headers
         spec = self._specs.get(key)
-        if spec is None:
-            response = _error_page(404)
-        elif spec.status >= 300:
-            response = _error_page(spec.status)
-            if spec.status == 429:
-                response.headers["Retry-After"] = str(spec.retry_after)
+        status = 404 if spec is None else spec.status
+        if spec is not None and spec.flaky:
+            turn = spec.flaky[self._served[key] % len(spec.flaky)]
+            status = turn if turn != 200 else status
+        self._served[key] += 1
+        if spec is None or (status >= 300 and status not in REDIRECTS):
+            response = _error_page(status)
+            if status == 429:
+                response.headers["Retry-After"] = str(spec.retry_after if spec else 120)
+        elif status in REDIRECTS:
+            response = _redirect(request, status, spec.redirect or "/")
         else:
             response = self._feed_response(request, spec, self._rendered[key])
         gzip = bool(response.body) and "gzip" in request.headers.get("Accept-Encoding", "").lower()
@@ -185,6 +207,20 @@ def _not_modified(request: web.Request, rendered: _Rendered) -> bool:
             since = since.replace(tzinfo=UTC)
         return rendered.changed_at <= since
     return False
+
+
+def _redirect(request: web.Request, status: int, location: str) -> web.Response:
+    """A redirect as web servers send it: an absolute Location (nginx makes relative ones
+    absolute) and a short HTML body; RFC 9110 §15.4 lets clients ignore the body."""
+    target = str(request.url.join(URL(location)))
+    reason = HTTPStatus(status).phrase
+    page = (
+        f"<html><head><title>{status} {reason}</title></head>"
+        f"<body><h1>{reason}</h1></body></html>\n"
+    )
+    response = web.Response(status=status, text=page, content_type="text/html", charset="utf-8")
+    response.headers["Location"] = target
+    return response
 
 
 def _error_page(status: int) -> web.Response:
@@ -412,6 +448,8 @@ class _JsonFeed(BaseModel):
     undated: int = 0
     title: str = DEFAULT_TITLE
     retry_after: int = 120
+    redirect: str | None = None
+    flaky: tuple[int, ...] = ()
 
     def spec(self, now: datetime) -> FeedSpec:
         posts = self.posts.times(now) if isinstance(self.posts, _Schedule) else self.posts

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.fakes.feeds import FeedServer, FeedSpec
-from tests.e2e.daemon import Daemon, value
+from tests.e2e.daemon import Daemon, cli, value
 
 pytestmark = pytest.mark.e2e
 
@@ -158,6 +158,86 @@ async def test_states_and_failures_over_http(tmp_path: Path) -> None:
         assert page.status_code == 200
         assert "Gemeente Stil" in page.text and "inactive" in page.text
         assert (await daemon.get("/healthz")).status_code == 200
+    finally:
+        code = daemon.stop()
+        await server.stop()
+    assert code == 0, daemon.log
+
+
+async def test_a_flaky_feed_keeps_its_state_and_a_moved_feed_is_read_at_its_new_address(
+    tmp_path: Path,
+) -> None:
+    server = FeedServer(
+        {
+            # YouTube's feeds answer 404 on and off for channels that exist: every other request
+            YOUTUBE_ID: FeedSpec(posts=every(3, 15, 1), format="youtube", flaky=(200, 404)),
+            "/oud/rss": FeedSpec(posts=[], status=301, redirect="/nieuw/rss"),
+            "/nieuw/rss": FeedSpec(posts=every(3, 20, 1)),
+        }
+    )
+    base = await server.start()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[monitor]
+database = "sqlite:///{tmp_path}/monitor.db"
+poll_interval = "2s"
+jitter = "0s"
+
+[platforms.youtube]
+base_url = "{base}"
+
+[[organisation]]
+name = "Provincie Video"
+youtube = "{YOUTUBE_ID}"
+
+[[organisation]]
+name = "Gemeente Verhuisd"
+rss = "{base}/oud/rss"
+"""
+    )
+    daemon = Daemon(config).start()
+    seen: list[dict[str, object]] = []
+    try:
+        await daemon.wait_ready()
+
+        async def flapped_and_moved() -> bool:
+            by_org = {c["organisation"]: c for c in await daemon.channels()}
+            seen.append(by_org["Provincie Video"])
+            video = [h.status for h in server.hits if h.key == YOUTUBE_ID]
+            moved = [h for h in server.hits if h.key == "/nieuw/rss"]
+            return (
+                video.count(404) >= 3
+                and video.count(200) + video.count(304) >= 3
+                and (len(moved) >= 3 and by_org["Gemeente Verhuisd"]["moved_to"] is not None)
+            )
+
+        await daemon.until(flapped_and_moved, 60, "the flaky feed to answer 404 three times")
+        video = next(c for c in await daemon.channels() if c["platform"] == "youtube")
+        assert video["state"] == "active" and video["posts_30d"] == 10
+        assert all(c["poll_error"] in (None, "transient") for c in seen), seen
+        flaky = [c for c in seen if c["poll_error"] == "transient"]
+        assert flaky, "no poll was seen failing"
+        assert "HTTP 404 from" in str(flaky[0]["poll_error_detail"])
+        assert "in a row" in str(flaky[0]["poll_error_detail"])
+        metrics = await daemon.metrics()
+        errors = {
+            reason: value(
+                metrics, "channel_monitor_poll_errors_total", platform="youtube", reason=reason
+            )
+            for reason in ("not_found", "transient")
+        }
+        assert errors["not_found"] == 0
+        assert errors["transient"] is not None and errors["transient"] >= 3
+
+        moved = next(c for c in await daemon.channels() if c["platform"] == "rss")
+        assert moved["moved_to"] == f"{base}/nieuw/rss"
+        assert moved["poll_ok"] is True and moved["posts_30d"] == 10
+        assert [h.status for h in server.hits if h.key == "/oud/rss"] == [301], "asked again"
+        page = (await daemon.get("/")).text
+        assert f"moved to {base}/nieuw/rss: update the configuration" in page
+        validated = cli("validate", "--config", str(config))
+        assert f"moved to {base}/nieuw/rss" in " ".join(validated.stdout.split())
     finally:
         code = daemon.stop()
         await server.stop()
