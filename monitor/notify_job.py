@@ -229,6 +229,7 @@ class Notifier:
             self._status_page,
             text_only=webhook.format == "text",
             part=part,
+            markup=webhook.markup,
         )
         answer = await self._post(webhook, message)
         ids = [d.id for d in deliveries]

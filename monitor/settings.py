@@ -109,14 +109,32 @@ TEXT_ONLY_HOSTS: tuple[str, ...] = ("chat.googleapis.com",)
 """Receivers that refuse unknown JSON fields: their webhooks default to ``format = "text"``."""
 
 
-def default_webhook_format(url: str) -> str:
-    """``text`` for receivers that refuse fields they do not know (Google Chat), else ``full``."""
+WEBHOOK_MARKUPS: tuple[str, ...] = ("slack", "markdown", "google_chat")
+"""How a receiver reads ``text`` (``monitor.notify_markup`` escapes names for each)."""
+
+SLACK_HOSTS: tuple[str, ...] = ("hooks.slack.com", "hooks.slack-gov.com")
+GOOGLE_CHAT_HOSTS: tuple[str, ...] = ("chat.googleapis.com",)
+
+
+def _on_host(url: str, hosts: Iterable[str]) -> bool:
     try:
         host = (urlsplit(url).hostname or "").lower().rstrip(".")
-    except ValueError:  # not a URL: config reports that; any format will do meanwhile
-        return "full"
-    strict = any(host == h or host.endswith(f".{h}") for h in TEXT_ONLY_HOSTS)
-    return "text" if strict else "full"
+    except ValueError:  # not a URL: config reports that; any default will do meanwhile
+        return False
+    return any(host == h or host.endswith(f".{h}") for h in hosts)
+
+
+def default_webhook_format(url: str) -> str:
+    """``text`` for receivers that refuse fields they do not know (Google Chat), else ``full``."""
+    return "text" if _on_host(url, TEXT_ONLY_HOSTS) else "full"
+
+
+def default_webhook_markup(url: str) -> str:
+    """``slack`` or ``google_chat`` for their hosts; ``markdown`` for every other receiver
+    (Mattermost, Rocket.Chat, Teams, Discord run on hosts of their own or read Markdown)."""
+    if _on_host(url, SLACK_HOSTS):
+        return "slack"
+    return "google_chat" if _on_host(url, GOOGLE_CHAT_HOSTS) else "markdown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,10 +145,13 @@ class WebhookSettings:
     url: str = field(repr=False)
     organisations: frozenset[str] | None = None  # None: every organisation
     format: str = ""  # one of WEBHOOK_FORMATS; "": default_webhook_format(url)
+    markup: str = ""  # one of WEBHOOK_MARKUPS; "": default_webhook_markup(url)
 
     def __post_init__(self) -> None:
         if not self.format:
             object.__setattr__(self, "format", default_webhook_format(self.url))
+        if not self.markup:
+            object.__setattr__(self, "markup", default_webhook_markup(self.url))
 
     def wants(self, organisation: str) -> bool:
         return self.organisations is None or organisation in self.organisations
