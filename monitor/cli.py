@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from connectors.registry import supported_platforms
 from monitor import __version__
@@ -31,6 +32,7 @@ from monitor.logs import configure as configure_logging
 from monitor.redact import Redactor
 from monitor.report import REPORT_FORMATS, days, render
 from monitor.settings import Settings
+from monitor.untrusted import plain
 from monitor.views import ChannelView
 
 _STYLES = {
@@ -136,8 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sys.stdout.write(text)
             return EXIT_OK
     except ConfigError as exc:
-        for problem in exc.problems:
-            err.print(f"[red]error[/red] {problem}", markup=True)
+        for problem in exc.problems:  # they may quote the configuration: plain text
+            err.print(Text.assemble(("error", "red"), " ", plain(str(problem))))
         err.print(f"{len(exc.problems)} problem(s) in the configuration", style="bold")
         return EXIT_USAGE
     except (StartupError, UsageError) as exc:
@@ -173,6 +175,8 @@ def _print_views(views: Sequence[ChannelView], fmt: str) -> None:
         json.dump([channel_json(v) for v in views], sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
+    # Every cell is a Text: names, handles and error details come from platforms and the
+    # configuration, and "[/bold]" in them is text, not rich markup.
     table = Table(title="Channel activity", title_justify="left")
     for column in (
         "organisation",
@@ -200,21 +204,22 @@ def _print_views(views: Sequence[ChannelView], fmt: str) -> None:
         )
         state = v.state.value
         table.add_row(
-            v.organisation,
-            v.platform,
-            v.handle,
-            f"[{_STYLES.get(state, '')}]{state}[/]",
-            days(v.cadence.silence),
-            str(v.cadence.recent_posts.get("30d", 0)),
-            days(v.cadence.usual_gap),
-            poll,
+            *map(_cell, (v.organisation, v.platform, v.handle)),
+            Text(state, style=_STYLES.get(state, "")),
+            *map(_cell, (days(v.cadence.silence), str(v.cadence.recent_posts.get("30d", 0)))),
+            *map(_cell, (days(v.cadence.usual_gap), poll)),
         )
     _console().print(table)
 
 
+def _cell(text: str) -> Text:
+    """Outside text as a table shows it: no rich markup, no terminal escapes, one line."""
+    return Text(plain(text))
+
+
 def _validate(settings: Settings) -> int:
     out = _console()
-    table = Table(title=f"{settings.source}: valid", title_justify="left")
+    table = Table(title=_cell(f"{settings.source}: valid"), title_justify="left")
     for column in (
         "organisation",
         "platform",
@@ -230,7 +235,7 @@ def _validate(settings: Settings) -> int:
         target = (
             f"{p.target_posts} per {format_duration(p.target_period)}" if p.target_posts else "none"
         )
-        table.add_row(
+        cells = (
             c.organisation,
             c.platform,
             c.label + (" (parked)" if c.parked else ""),
@@ -239,13 +244,15 @@ def _validate(settings: Settings) -> int:
             format_duration(p.dormant_after),
             target,
         )
+        table.add_row(*map(_cell, cells))
     out.print(table)
     platforms = sorted({c.platform for c in settings.channels})
     out.print(
         f"{len(settings.organisations)} organisations, {len(settings.channels)} channels"
         + (f" on {', '.join(platforms)}" if platforms else "")
         + f"; database {settings.monitor.database.split('://')[0]}, listening on "
-        f"{settings.monitor.listen}"
+        f"{settings.monitor.listen}",
+        markup=False,
     )
     return EXIT_OK
 

@@ -26,33 +26,21 @@ space, newlines included, becomes one space, so no platform text starts a line o
 from __future__ import annotations
 
 import re
-import unicodedata
 from urllib.parse import quote, urlsplit
 
 from monitor.settings import WEBHOOK_MARKUPS as MARKUPS
+from monitor.untrusted import plain
 
 __all__ = ["MARKUPS", "inert", "inert_url", "plain"]
 
 WORD_JOINER = "\u2060"  # invisible, and not a space: "@⁠channel" is no mention
-# marks and overrides that reorder what follows them (the "RLO" trick), Unicode UAX #9
-_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _LOOKALIKE = {"<": "\u2039", ">": "\u203a"}  # single angle quotation marks
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _MARKDOWN = re.compile(r"([\\`*_~\[\]()#|!])")  # punctuation Markdown gives a meaning to
 _MENTION = re.compile(r"@(?=\w)")
+_BROADCAST = re.compile(r"@(?=(?:channel|here|all|everyone)\b)", re.IGNORECASE)
 _URL_SAFE = "/?#@!$&'+,;=%:~"  # besides letters, digits and "_.-": what a URL keeps as it is
 _HOST = re.compile(r"[\w.\-:\[\]]+")
-
-
-def plain(text: str) -> str:
-    """One line of printable text: no control or direction-override characters, white space
-    (newlines too) collapsed to single spaces."""
-    kept = "".join(
-        " " if ch.isspace() else ch
-        for ch in text
-        if ch.isspace() or (unicodedata.category(ch) != "Cc" and ch not in _BIDI)
-    )
-    return " ".join(kept.split())
 
 
 def inert(text: str, markup: str) -> str:
@@ -81,6 +69,8 @@ def inert_url(url: str, markup: str) -> str | None:
     # ASCII outside the URL's own syntax is encoded; other letters stay readable ("…", "é")
     path = "".join(quote(ch, safe=_URL_SAFE) if ch.isascii() else ch for ch in rest)
     safe = f"{parts.scheme}://{parts.netloc}{path}"
+    if markup == "markdown":  # Mattermost finds mentions inside addresses too (/@channel)
+        return _BROADCAST.sub("%40", safe)
     return _entities(safe) if markup == "slack" else safe
 
 

@@ -91,6 +91,12 @@ def test_urls_stay_links_but_cannot_carry_markup() -> None:
         "https://evil.example/login%7CRe-enter%20your%20password%20%3C!here%3E%20%5Bx%5D%28y%29"
     )
     assert inert_url("javascript:alert(1)", "markdown") is None
+    assert inert_url("https://mastodon.example/@gemeente", "markdown") == (
+        "https://mastodon.example/@gemeente"
+    )
+    assert inert_url("https://evil.example/@channel", "markdown") == (
+        "https://evil.example/%40channel"
+    )
 
 
 def test_the_json_facts_stay_raw() -> None:
