@@ -1216,3 +1216,16 @@ def test_a_key_inside_a_feed_url_stays_out_of_labels_and_the_database(tmp_path: 
         assert "key=" not in channel.label and "feed=" not in channel.label
         assert channel.key[2] == channel.label  # the database never sees the handle
     assert keyed.label.startswith("https://intranet.example/feed?…")
+
+
+@pytest.mark.parametrize("separator", [",", ";", "\t"])
+def test_csv_doubled_quotes_are_quotes(tmp_path: Path, separator: str) -> None:
+    # RFC 4180 §2.7, and what every spreadsheet writes: "" inside a quoted field is one "
+    rows = [
+        ["name", "youtube"],
+        ['"Stichting ""De Brug"", Utrecht"', YT],
+        ['"Gemeente ""t Hoogt"""', YT2],
+    ]
+    write(tmp_path, "\n".join(separator.join(row) for row in rows) + "\n", "orgs.csv")
+    settings = load(tmp_path, '[monitor]\norganisations_file = "orgs.csv"\n')
+    assert settings.organisations == ('Stichting "De Brug", Utrecht', 'Gemeente "t Hoogt"')
