@@ -108,16 +108,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = dataclasses.replace(
                 settings, monitor=dataclasses.replace(settings.monitor, listen=args.listen)
             )
+        redactor = Redactor(settings.secrets, settings.secret_params)
         configure_logging(
             "warning" if args.command != "run" else settings.monitor.log_level,
             settings.monitor.log_format,
-            Redactor(settings.secrets),
+            redactor,
         )
         if args.command == "run":
             listen = args.listen
 
             def reload() -> Settings:
                 fresh = _load(args.config)
+                redactor.learn(fresh.secrets, fresh.secret_params)  # before anything is logged
                 if listen:  # the command line still wins
                     monitor = dataclasses.replace(fresh.monitor, listen=listen)
                     fresh = dataclasses.replace(fresh, monitor=monitor)

@@ -9,9 +9,10 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from connectors.base import PlatformOptions, PostKind
+from monitor.redact import mask_userinfo
 
 PLATFORMS: tuple[str, ...] = (
     "facebook",
@@ -36,20 +37,46 @@ class Policy:
     count_kinds: tuple[PostKind, ...] = ("post",)
 
 
+PUBLIC_QUERY_PARAMS = frozenset({"format", "type", "feed", "lang", "language", "page", "limit"})
+"""Query parameters of a feed URL that say nothing secret; any other may be a key."""
+
+
 def channel_label(handle: str, secrets: Iterable[str]) -> str:
     """The handle as people, labels and the database see it.
 
-    Secrets in it are masked, and a URL's query string (which may carry a key, and which the
-    metric conventions keep out of labels) is replaced by a short digest of itself, so two
-    feeds that differ only in their query stay two channels.
+    A URL's ``user:password@`` becomes ``***@``, other secrets in it are masked, and a URL's
+    query string (which may carry a key, and which the metric conventions keep out of
+    labels) is replaced by a short digest of itself, so two feeds that differ only in their
+    query stay two channels.
     """
+    is_url = handle.lower().startswith(("https://", "http://"))
+    if is_url:
+        handle = mask_userinfo(handle)
     for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
         handle = handle.replace(secret, "***")
     base, sep, query = handle.partition("?")
-    if not sep or not handle.lower().startswith(("https://", "http://")):
+    if not sep or not is_url:
         return handle
     query, _, _fragment = query.partition("#")
     return f"{base}?…{hashlib.sha256(query.encode()).hexdigest()[:8]}"
+
+
+def url_secrets(handle: str) -> tuple[set[str], set[str]]:
+    """What in a configured URL may be secret: its credentials (the password, or a token given
+    as the user) and the names of its query parameters other than PUBLIC_QUERY_PARAMS."""
+    if not handle.lower().startswith(("https://", "http://")):
+        return set(), set()
+    try:
+        parts = urlsplit(handle)
+    except ValueError:
+        return set(), set()
+    secrets = set()
+    userinfo = parts.netloc.rpartition("@")[0]
+    if userinfo:
+        user, colon, password = userinfo.partition(":")
+        secrets |= {userinfo, password} if colon and password else {user}
+    names = {name for name, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    return secrets, {n for n in names if n.lower() not in PUBLIC_QUERY_PARAMS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,4 +212,6 @@ class Settings:
     organisations: tuple[str, ...]
     channels: tuple[ChannelSettings, ...]
     secrets: frozenset[str] = field(default=frozenset(), repr=False)  # redacted everywhere
+    # query parameters of configured URLs whose values logs mask (url_secrets())
+    secret_params: frozenset[str] = frozenset()
     notify: NotifySettings = field(default_factory=NotifySettings)

@@ -28,6 +28,7 @@ from sqlmodel import Session, col, select
 from connectors.base import Checkpoint, FetchResult
 from monitor.models import Channel, Organisation, Poll, Post, UTCDateTime
 from monitor.records import ChannelKey, ChannelRecord, PollContext, PollOutcome, PostTime
+from monitor.redact import mask_userinfo
 from monitor.settings import ChannelSettings
 
 _MIGRATIONS = str(Path(__file__).with_name("migrations"))
@@ -403,10 +404,12 @@ def _fits(value: str | None, limit: int) -> str | None:
 
 
 def _web_url(url: str | None) -> str | None:
-    """Only an http(s) URL that fits is kept: it is shown as a link and in a label."""
-    if not url or _size(url) > URL_MAX or not url.lower().startswith(("https://", "http://")):
+    """Only an http(s) URL that fits is kept: it is shown as a link and in a label. Without
+    credentials: a feed's relative link is resolved against the (configured) feed address."""
+    if not url or not url.lower().startswith(("https://", "http://")):
         return None
-    return url
+    url = mask_userinfo(url, mask="")
+    return url if _size(url) <= URL_MAX else None
 
 
 def _clip(text: str | None, limit: int = 1000) -> str | None:

@@ -1229,3 +1229,48 @@ def test_csv_doubled_quotes_are_quotes(tmp_path: Path, separator: str) -> None:
     write(tmp_path, "\n".join(separator.join(row) for row in rows) + "\n", "orgs.csv")
     settings = load(tmp_path, '[monitor]\norganisations_file = "orgs.csv"\n')
     assert settings.organisations == ('Stichting "De Brug", Utrecht', 'Gemeente "t Hoogt"')
+
+
+def test_credentials_in_a_feed_url_stay_out_of_labels_and_reach_the_redactor(
+    tmp_path: Path,
+) -> None:
+    settings = load(
+        tmp_path,
+        """
+        [[organisation]]
+        name = "Intranet"
+        rss = [
+            "https://feeds:hunter2-pass@intranet.example/nieuws?sig=a1b2c3d4e5&format=rss",
+            "https://token-only-user@intranet.example/agenda",
+        ]
+        """,
+        supported=TODAY,
+    )
+    with_password, token_as_user = settings.channels
+    assert with_password.handle.startswith("https://feeds:hunter2-pass@")  # what is read
+    assert with_password.label.startswith("https://***@intranet.example/nieuws?…")
+    assert token_as_user.label == "https://***@intranet.example/agenda"
+    for channel in settings.channels:
+        assert channel.key[2] == channel.label
+        assert "hunter2" not in channel.label and "token-only-user" not in channel.label
+    # logs mask them wherever they show: the password, the user, and unknown parameters
+    assert {"hunter2-pass", "feeds:hunter2-pass", "token-only-user"} <= settings.secrets
+    assert "sig" in settings.secret_params
+    assert "format" not in settings.secret_params  # what a feed's format is says nothing
+
+
+def test_feeds_that_differ_only_in_credentials_are_one_channel_too_many(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """
+        [[organisation]]
+        name = "Intranet"
+        rss = ["https://a:first-pass@intranet.example/rss", "https://b:other-pass@intranet.example/rss"]
+        """,
+        supported=TODAY,
+    )
+    assert by_key(found) == {
+        "organisation[0].rss[1]": "the same feed as organisation[0].rss[0] but for its"
+        " credentials; give each feed once"
+    }
+    assert "first-pass" not in str(found) and "other-pass" not in str(found)
