@@ -47,6 +47,9 @@ _STYLES = {
 }
 
 
+log = logging.getLogger("channel_monitor")
+
+
 class UsageError(Exception):
     """A usage or configuration mistake: one line on stderr, exit 2."""
 
@@ -102,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_demo(args.listen)
         settings = _load(args.config)
+        if not settings.channels and args.command != "run":  # run logs it, in its log format
+            err.print(Text(f"warning: {_no_channels(settings)}", style="yellow"))
         if args.command == "validate":
             return _validate(settings)
         if getattr(args, "listen", None):
@@ -115,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             redactor,
         )
         if args.command == "run":
+            if not settings.channels:
+                log.warning("%s", _no_channels(settings))
             listen = args.listen
 
             def reload() -> Settings:
@@ -153,6 +160,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print(f"channel-monitor: error: {exc}", markup=False)
         return 1
     return EXIT_OK
+
+
+def _no_channels(settings: Settings) -> str:
+    # valid, as a first step (add organisations, then SIGHUP), but maybe the wrong file
+    return f"{settings.source} configures no channels: nothing is monitored"
 
 
 def _console() -> Console:

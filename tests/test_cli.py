@@ -128,3 +128,13 @@ def test_validate_prints_names_and_problems_as_text(
     config.write_text('"[/bold]" = 1\n')
     assert main(["validate", "--config", str(config)]) == 2
     assert "[/bold]" in capsys.readouterr().err
+
+
+def test_a_configuration_without_channels_is_valid_but_said_so(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("")
+    result = cli("validate", "--config", str(config))
+    assert result.returncode == 0, result.stderr  # a first step: add organisations, then SIGHUP
+    assert "no channels" in result.stderr
+    config.write_text('[[organisation]]\nname = "A"\nrss = "https://a.example/rss"\n')
+    assert "no channels" not in cli("validate", "--config", str(config)).stderr

@@ -704,8 +704,8 @@ def test_policy_mistakes(tmp_path: Path) -> None:
         """,
     )
     assert by_key(found) == {
-        "policy.quiet_factor": "must be a number above 0",
-        "policy.target_posts": "must be 0 or more",
+        "policy.quiet_factor": "must be a number above 0 and at most 1000",
+        "policy.target_posts": "must be from 0 to 10000",
         "policy.target_period": "must be longer than 0s",
         "policy.count_kinds": "must be a non-empty list of post, reply, repost",
         "policy.poll_interval": "unknown key 'poll_interval'",
@@ -1274,3 +1274,22 @@ def test_feeds_that_differ_only_in_credentials_are_one_channel_too_many(tmp_path
         " credentials; give each feed once"
     }
     assert "first-pass" not in str(found) and "other-pass" not in str(found)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "message"),
+    [
+        ("[policy]\ntarget_posts = 99999999999999999999\n", "policy.target_posts", "0 to 10000"),
+        ("[policy]\nquiet_factor = 1e300\n", "policy.quiet_factor", "at most 1000"),
+        ('[policy]\ninactive_after = "99999999d"\n', "policy.inactive_after", "36500d"),
+        ('[monitor]\npoll_interval = "999999999d"\n', "monitor.poll_interval", "36500d"),
+        ("[notify]\nfailing_after = 4294967296\n", "notify.failing_after", "1 to 1000"),
+    ],
+)
+def test_numbers_are_bounded_to_sane_ranges(
+    tmp_path: Path, text: str, key: str, message: str
+) -> None:
+    hook = '[[notify.webhook]]\nurl = "https://hooks.example/x"\n' if "notify" in text else ""
+    found = problems(tmp_path, text + hook + f'[[organisation]]\nname = "A"\nyoutube = "{YT}"\n')
+    assert [p.key for p in found] == [key]
+    assert message in found[0].message, found[0].message

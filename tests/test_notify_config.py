@@ -185,7 +185,7 @@ def test_every_problem_with_its_key_path(tmp_path: Path) -> None:
     )
     assert {p.key: p.message for p in found} == {
         "notify.evaluate_every": "must be longer than 0s",
-        "notify.failing_after": "must be 1 or more",
+        "notify.failing_after": "must be from 1 to 1000",
         "notify.remind_every": "not a duration: '-3d'; use a whole number and a unit"
         " (s, m, h, d, w), such as 90s, 15m, 6h, 14d or 1h30m",
         "notify.digest_every": 'durations are strings such as "6h" or "14d"',

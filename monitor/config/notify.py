@@ -59,7 +59,7 @@ _webhook_markup = _one_of("markup", WEBHOOK_MARKUPS)
 
 _NOTIFY_KEYS: dict[str, Callable[[object], object]] = {
     "evaluate_every": _duration,
-    "failing_after": _whole(1),
+    "failing_after": _whole(1, 1000),
     "remind_every": lambda value: _duration(value, zero_ok=True),
     "digest_every": lambda value: _duration(value, zero_ok=True),
     "states": _notify_states,
