@@ -149,8 +149,8 @@ def _inert_channel(facts: Mapping[str, Any], markup: str) -> dict[str, Any]:
     for key in ("name", "channel"):
         if isinstance(value := shown.get(key), str):
             shown[key] = inert(value, markup)
-    if isinstance(channel := facts.get("channel"), str) and inert_url(channel, markup):
-        shown["channel"] = inert_url(channel, markup)  # a feed: keep its address a link
+    if isinstance(channel := facts.get("channel"), str) and (link := inert_url(channel, markup)):
+        shown["channel"] = link  # a feed: its address stays a link
     if isinstance(url := facts.get("url"), str):
         shown["url"] = inert_url(url, markup)
     return shown
