@@ -122,7 +122,7 @@ async def open_runtime(
         store=store,
         db=db,
         instruments=instruments,
-        redactor=Redactor(settings.secrets),
+        redactor=Redactor(settings.secrets, settings.secret_params),
         concurrency={p: settings.platforms[p].concurrency for p in used},
         poll_timeout=settings.monitor.poll_timeout,
         pacing=Pacing({p: s.slow_down_at for p, s in settings.platforms.items()}),

@@ -15,6 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy.engine import make_url
 
 from connectors.registry import supported_platforms
@@ -35,6 +36,7 @@ from monitor.redact import Redactor
 from monitor.report import REPORT_FORMATS, days, render
 from monitor.settings import Settings
 from monitor.storage import StorageError, Store
+from monitor.untrusted import plain
 from monitor.views import ChannelView, moved_label
 
 _STYLES = {
@@ -47,6 +49,9 @@ _STYLES = {
     "parked": "dim",
     "unknown": "dim",
 }
+
+
+log = logging.getLogger("channel_monitor")
 
 
 class UsageError(Exception):
@@ -104,22 +109,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_demo(args.listen)
         settings = _load(args.config)
+        if not settings.channels and args.command != "run":  # run logs it, in its log format
+            err.print(Text(f"warning: {_no_channels(settings)}", style="yellow"))
         if args.command == "validate":
             return _validate(settings)
         if getattr(args, "listen", None):
             settings = dataclasses.replace(
                 settings, monitor=dataclasses.replace(settings.monitor, listen=args.listen)
             )
+        redactor = Redactor(settings.secrets, settings.secret_params)
         configure_logging(
             "warning" if args.command != "run" else settings.monitor.log_level,
             settings.monitor.log_format,
-            Redactor(settings.secrets),
+            redactor,
         )
         if args.command == "run":
+            if not settings.channels:
+                log.warning("%s", _no_channels(settings))
             listen = args.listen
 
             def reload() -> Settings:
                 fresh = _load(args.config)
+                redactor.learn(fresh.secrets, fresh.secret_params)  # before anything is logged
                 if listen:  # the command line still wins
                     monitor = dataclasses.replace(fresh.monitor, listen=listen)
                     fresh = dataclasses.replace(fresh, monitor=monitor)
@@ -140,8 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sys.stdout.write(text)
             return EXIT_OK
     except ConfigError as exc:
-        for problem in exc.problems:
-            err.print(f"[red]error[/red] {problem}", markup=True)
+        for problem in exc.problems:  # they may quote the configuration: plain text
+            err.print(Text.assemble(("error", "red"), " ", plain(str(problem))))
         err.print(f"{len(exc.problems)} problem(s) in the configuration", style="bold")
         return EXIT_USAGE
     except (StartupError, UsageError) as exc:
@@ -153,6 +164,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print(f"channel-monitor: error: {exc}", markup=False)
         return 1
     return EXIT_OK
+
+
+def _no_channels(settings: Settings) -> str:
+    # valid, as a first step (add organisations, then SIGHUP), but maybe the wrong file
+    return f"{settings.source} configures no channels: nothing is monitored"
 
 
 def _console() -> Console:
@@ -177,6 +193,8 @@ def _print_views(views: Sequence[ChannelView], fmt: str) -> None:
         json.dump([channel_json(v) for v in views], sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
+    # Every cell is a Text: names, handles and error details come from platforms and the
+    # configuration, and "[/bold]" in them is text, not rich markup.
     table = Table(title="Channel activity", title_justify="left")
     for column in (
         "organisation",
@@ -206,14 +224,10 @@ def _print_views(views: Sequence[ChannelView], fmt: str) -> None:
         )
         state = v.state.value
         table.add_row(
-            v.organisation,
-            v.platform,
-            v.handle,
-            f"[{_STYLES.get(state, '')}]{state}[/]",
-            days(v.cadence.silence),
-            str(v.cadence.recent_posts.get("30d", 0)),
-            days(v.cadence.usual_gap),
-            poll,
+            *map(_cell, (v.organisation, v.platform, v.handle)),
+            Text(state, style=_STYLES.get(state, "")),
+            *map(_cell, (days(v.cadence.silence), str(v.cadence.recent_posts.get("30d", 0)))),
+            *map(_cell, (days(v.cadence.usual_gap), poll)),
         )
     console = _console()
     console.print(table)
@@ -231,9 +245,14 @@ def _print_moves(console: Console, moves: Sequence[tuple[str, str, str, str | No
             )
 
 
+def _cell(text: str) -> Text:
+    """Outside text as a table shows it: no rich markup, no terminal escapes, one line."""
+    return Text(plain(text))
+
+
 def _validate(settings: Settings) -> int:
     out = _console()
-    table = Table(title=f"{settings.source}: valid", title_justify="left")
+    table = Table(title=_cell(f"{settings.source}: valid"), title_justify="left")
     for column in (
         "organisation",
         "platform",
@@ -249,7 +268,7 @@ def _validate(settings: Settings) -> int:
         target = (
             f"{p.target_posts} per {format_duration(p.target_period)}" if p.target_posts else "none"
         )
-        table.add_row(
+        cells = (
             c.organisation,
             c.platform,
             c.label + (" (parked)" if c.parked else ""),
@@ -258,6 +277,7 @@ def _validate(settings: Settings) -> int:
             format_duration(p.dormant_after),
             target,
         )
+        table.add_row(*map(_cell, cells))
     out.print(table)
     moved = _stored_moves(settings)
     _print_moves(out, [(*c.key, moved_label(moved.get(c.key))) for c in settings.channels])
@@ -266,7 +286,8 @@ def _validate(settings: Settings) -> int:
         f"{len(settings.organisations)} organisations, {len(settings.channels)} channels"
         + (f" on {', '.join(platforms)}" if platforms else "")
         + f"; database {settings.monitor.database.split('://')[0]}, listening on "
-        f"{settings.monitor.listen}"
+        f"{settings.monitor.listen}",
+        markup=False,
     )
     return EXIT_OK
 

@@ -163,7 +163,7 @@ async def _demo(listen: str, workdir: Path) -> None:
         config = workdir / "demo.toml"
         config.write_text(_config(workdir, listen, bases))
         settings = load_settings(config, {}, supported=supported_platforms())
-        configure_logging("info", "text", Redactor(settings.secrets))
+        configure_logging("info", "text", Redactor(settings.secrets, settings.secret_params))
         print(f"channel-monitor demo: status page at http://{listen}/  (Ctrl-C to stop)")
         await run_daemon(settings)
     finally:

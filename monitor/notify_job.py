@@ -123,7 +123,7 @@ class Notifier:
         self._clock = clock
         self._leading = leading
         self._stop: asyncio.Event | None = None  # set by ``run``: stop sending further messages
-        self._redact = Redactor(settings.secrets)
+        self._redact = Redactor(settings.secrets, settings.secret_params)
         self._webhooks = {w.name: w for w in self._rules.webhooks}
         self.instruments = NotifyInstruments(registry, list(self._webhooks))
         self._status_page = self._rules.status_page_url or _listen_url(settings.monitor.listen)
@@ -231,6 +231,7 @@ class Notifier:
             self._status_page,
             text_only=webhook.format == "text",
             part=part,
+            markup=webhook.markup,
         )
         answer = await self._post(webhook, message)
         ids = [d.id for d in deliveries]

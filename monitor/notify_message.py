@@ -20,11 +20,13 @@ Pure: the events are already recorded; nothing here reads a clock.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.api import rfc3339
 from monitor.notify import ATTENTION, Event, EventKind
+from monitor.notify_markup import inert, inert_url
 from monitor.notify_store import LoggedEvent
 
 MAX_LINES = 40  # longer messages list this many events and say how many more there are
@@ -103,15 +105,20 @@ def body(
     *,
     text_only: bool = False,
     part: tuple[int, int] = (1, 1),
+    markup: str = "markdown",
 ) -> dict[str, Any]:
     """The JSON body POSTed for one organisation's events (all digests, or none).
 
     ``text_only``: only ``{"text": …}`` (``format = "text"``). ``part``: this message is part
     ``part[0]`` of ``part[1]``, said in its first line when there is more than one.
+    ``markup``: how the receiver reads ``text`` (``monitor.notify_markup``); names and
+    addresses are escaped for it there, and left as they are in the JSON facts.
     """
     ordered = sorted(events, key=lambda e: (e.at, e.id))
     digest = all(e.kind is EventKind.DIGEST for e in ordered)
-    text = digest_text(organisation, ordered) if digest else alert_text(organisation, ordered)
+    shown = [_inert_event(e, markup) for e in ordered]
+    who = inert(organisation, markup)
+    text = digest_text(who, shown) if digest else alert_text(who, shown)
     number, parts = part
     if parts > 1:
         first, newline, rest = text.partition("\n")
@@ -127,6 +134,26 @@ def body(
         "events": [event_json(e) for e in ordered],
         "status_page": status_page,
     }
+
+
+def _inert_event(event: Event, markup: str) -> Event:
+    """The event as ``text`` shows it: its names and addresses escaped for ``markup``."""
+    detail = _inert_channel(event.detail, markup)
+    if isinstance(channels := detail.get("channels"), list):
+        detail["channels"] = [_inert_channel(c, markup) for c in channels]
+    return replace(event, organisation=inert(event.organisation, markup), detail=detail)
+
+
+def _inert_channel(facts: Mapping[str, Any], markup: str) -> dict[str, Any]:
+    shown = dict(facts)
+    for key in ("name", "channel"):
+        if isinstance(value := shown.get(key), str):
+            shown[key] = inert(value, markup)
+    if isinstance(channel := facts.get("channel"), str) and (link := inert_url(channel, markup)):
+        shown["channel"] = link  # a feed: its address stays a link
+    if isinstance(url := facts.get("url"), str):
+        shown["url"] = inert_url(url, markup)
+    return shown
 
 
 def alert_text(organisation: str, events: Sequence[Event]) -> str:

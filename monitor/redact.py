@@ -14,19 +14,50 @@ _TOKEN_PARAMS = re.compile(
     r"(?i)((?:access_token|appsecret_proof|client_secret|token|key)=)[^&\s\"'<>]+"
 )
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
+# scheme://userinfo@ (RFC 3986 §3.2.1): "user:password@" or a token given as the user
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@?#\"'<>]+@")
+
+
+def mask_userinfo(url: str, mask: str = MASK) -> str:
+    """``url`` with its ``user:password@`` replaced by ``mask@`` (``mask=""``: removed)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    end = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
+    if "@" not in (authority := rest[:end]):
+        return url
+    host = authority.rpartition("@")[2]
+    return f"{scheme}://{mask + '@' if mask else ''}{host}{rest[end:]}"
 
 
 class Redactor:
-    """Replaces every known secret, and anything shaped like a token parameter, with ***."""
+    """Replaces every known secret, anything shaped like a token parameter, the credentials
+    in any URL, and the values of the query parameters it was told of, with ***."""
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, secrets: Iterable[str] = (), params: Iterable[str] = ()) -> None:
+        self._secrets: list[str] = []
+        self._names: set[str] = set()
+        self._params: re.Pattern[str] | None = None
+        self.learn(secrets, params)
+
+    def learn(self, secrets: Iterable[str] = (), params: Iterable[str] = ()) -> None:
+        """Mask these too from now on (a reloaded configuration's secrets)."""
+        known = {*self._secrets, *(s for s in secrets if s and len(s) >= 4)}
         # longest first, so a secret containing another is masked whole
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        self._secrets = sorted(known, key=len, reverse=True)
+        self._names |= {p for p in params if p}
+        if self._names:
+            names = "|".join(map(re.escape, sorted(self._names, key=len, reverse=True)))
+            # a parameter's name where a URL's query has one: after ?, & or ;
+            self._params = re.compile(rf"(?i)([?&;](?:{names})=)[^&;#\s\"'<>]+")
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, MASK)
         text = _TOKEN_PARAMS.sub(rf"\1{MASK}", text)
+        if self._params is not None:
+            text = self._params.sub(rf"\1{MASK}", text)
+        text = _USERINFO.sub(rf"\1{MASK}@", text)
         return _BEARER.sub(rf"\1{MASK}", text)
 
     def secrets_in(self, text: str) -> tuple[str, ...]:

@@ -101,7 +101,7 @@ def render(views: Sequence[ChannelView], fmt: str, now: datetime) -> str:
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(CHANNEL_HEADER)
-        writer.writerows(channel_rows(views))
+        writer.writerows([_csv_cell(c) for c in row] for row in channel_rows(views))
         return out.getvalue()
     if fmt == "html":
         return (
@@ -120,6 +120,15 @@ def render(views: Sequence[ChannelView], fmt: str, now: datetime) -> str:
         lines.extend("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows)
         lines.append("")
     return "\n".join(lines)
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: str) -> str:
+    """A cell a spreadsheet reads as text: one starting like a formula gets a single quote
+    before it (OWASP, "CSV Injection"). Organisation names come from anyone's CSV."""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
 def html_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -9,9 +9,10 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from connectors.base import PlatformOptions, PostKind
+from monitor.redact import mask_userinfo
 
 PLATFORMS: tuple[str, ...] = (
     "facebook",
@@ -36,20 +37,46 @@ class Policy:
     count_kinds: tuple[PostKind, ...] = ("post",)
 
 
+PUBLIC_QUERY_PARAMS = frozenset({"format", "type", "feed", "lang", "language", "page", "limit"})
+"""Query parameters of a feed URL that say nothing secret; any other may be a key."""
+
+
 def channel_label(handle: str, secrets: Iterable[str]) -> str:
     """The handle as people, labels and the database see it.
 
-    Secrets in it are masked, and a URL's query string (which may carry a key, and which the
-    metric conventions keep out of labels) is replaced by a short digest of itself, so two
-    feeds that differ only in their query stay two channels.
+    A URL's ``user:password@`` becomes ``***@``, other secrets in it are masked, and a URL's
+    query string (which may carry a key, and which the metric conventions keep out of
+    labels) is replaced by a short digest of itself, so two feeds that differ only in their
+    query stay two channels.
     """
+    is_url = handle.lower().startswith(("https://", "http://"))
+    if is_url:
+        handle = mask_userinfo(handle)
     for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
         handle = handle.replace(secret, "***")
     base, sep, query = handle.partition("?")
-    if not sep or not handle.lower().startswith(("https://", "http://")):
+    if not sep or not is_url:
         return handle
     query, _, _fragment = query.partition("#")
     return f"{base}?…{hashlib.sha256(query.encode()).hexdigest()[:8]}"
+
+
+def url_secrets(handle: str) -> tuple[set[str], set[str]]:
+    """What in a configured URL may be secret: its credentials (the password, or a token given
+    as the user) and the names of its query parameters other than PUBLIC_QUERY_PARAMS."""
+    if not handle.lower().startswith(("https://", "http://")):
+        return set(), set()
+    try:
+        parts = urlsplit(handle)
+    except ValueError:
+        return set(), set()
+    secrets = set()
+    userinfo = parts.netloc.rpartition("@")[0]
+    if userinfo:
+        user, colon, password = userinfo.partition(":")
+        secrets |= {userinfo, password} if colon and password else {user}
+    names = {name for name, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    return secrets, {n for n in names if n.lower() not in PUBLIC_QUERY_PARAMS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,14 +136,32 @@ TEXT_ONLY_HOSTS: tuple[str, ...] = ("chat.googleapis.com",)
 """Receivers that refuse unknown JSON fields: their webhooks default to ``format = "text"``."""
 
 
-def default_webhook_format(url: str) -> str:
-    """``text`` for receivers that refuse fields they do not know (Google Chat), else ``full``."""
+WEBHOOK_MARKUPS: tuple[str, ...] = ("slack", "markdown", "google_chat")
+"""How a receiver reads ``text`` (``monitor.notify_markup`` escapes names for each)."""
+
+SLACK_HOSTS: tuple[str, ...] = ("hooks.slack.com", "hooks.slack-gov.com")
+GOOGLE_CHAT_HOSTS: tuple[str, ...] = ("chat.googleapis.com",)
+
+
+def _on_host(url: str, hosts: Iterable[str]) -> bool:
     try:
         host = (urlsplit(url).hostname or "").lower().rstrip(".")
-    except ValueError:  # not a URL: config reports that; any format will do meanwhile
-        return "full"
-    strict = any(host == h or host.endswith(f".{h}") for h in TEXT_ONLY_HOSTS)
-    return "text" if strict else "full"
+    except ValueError:  # not a URL: config reports that; any default will do meanwhile
+        return False
+    return any(host == h or host.endswith(f".{h}") for h in hosts)
+
+
+def default_webhook_format(url: str) -> str:
+    """``text`` for receivers that refuse fields they do not know (Google Chat), else ``full``."""
+    return "text" if _on_host(url, TEXT_ONLY_HOSTS) else "full"
+
+
+def default_webhook_markup(url: str) -> str:
+    """``slack`` or ``google_chat`` for their hosts; ``markdown`` for every other receiver
+    (Mattermost, Rocket.Chat, Teams, Discord run on hosts of their own or read Markdown)."""
+    if _on_host(url, SLACK_HOSTS):
+        return "slack"
+    return "google_chat" if _on_host(url, GOOGLE_CHAT_HOSTS) else "markdown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,10 +172,13 @@ class WebhookSettings:
     url: str = field(repr=False)
     organisations: frozenset[str] | None = None  # None: every organisation
     format: str = ""  # one of WEBHOOK_FORMATS; "": default_webhook_format(url)
+    markup: str = ""  # one of WEBHOOK_MARKUPS; "": default_webhook_markup(url)
 
     def __post_init__(self) -> None:
         if not self.format:
             object.__setattr__(self, "format", default_webhook_format(self.url))
+        if not self.markup:
+            object.__setattr__(self, "markup", default_webhook_markup(self.url))
 
     def wants(self, organisation: str) -> bool:
         return self.organisations is None or organisation in self.organisations
@@ -164,4 +212,6 @@ class Settings:
     organisations: tuple[str, ...]
     channels: tuple[ChannelSettings, ...]
     secrets: frozenset[str] = field(default=frozenset(), repr=False)  # redacted everywhere
+    # query parameters of configured URLs whose values logs mask (url_secrets())
+    secret_params: frozenset[str] = frozenset()
     notify: NotifySettings = field(default_factory=NotifySettings)

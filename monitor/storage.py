@@ -30,6 +30,7 @@ from sqlmodel import Session, col, select
 from connectors.base import MOVED_TO, Checkpoint, FetchResult
 from monitor.models import Channel, Organisation, Poll, Post, UTCDateTime
 from monitor.records import ChannelKey, ChannelRecord, PollContext, PollOutcome, PostTime
+from monitor.redact import mask_userinfo
 from monitor.settings import ChannelSettings
 
 _MIGRATIONS = str(Path(__file__).with_name("migrations"))
@@ -447,11 +448,15 @@ def _web_url(url: str | None) -> str | None:
 
     Platforms supply it (a feed's ``<link>``, an account's ``url``), so it is checked as it
     comes in: a port that is not a number or a control character would otherwise break every
-    place that shows it.
+    place that shows it. Without credentials: a feed's relative link is resolved against the
+    (configured) feed address.
     """
-    if not url or _size(url) > URL_MAX or not url.lower().startswith(("https://", "http://")):
+    if not url or not url.lower().startswith(("https://", "http://")):
         return None
     if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in url):
+        return None
+    url = mask_userinfo(url, mask="")
+    if _size(url) > URL_MAX:
         return None
     try:
         parsed = httpx.URL(url)

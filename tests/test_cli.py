@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from connectors.base import FetchResult, Profile
+from monitor.cli import main
+from monitor.config import load_settings
+from monitor.records import PollOutcome
+from monitor.settings import PLATFORMS
+from monitor.storage import Store
+from tests.conftest import NOW
 from tests.e2e.daemon import cli
 
 FIVE_MISTAKES = """
@@ -69,3 +78,63 @@ def test_a_bad_listen_option_is_a_usage_error(tmp_path: Path) -> None:
         assert result.returncode == 2, result.stderr
         assert "--listen" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+HOSTILE_ORG = "[red]x"
+HOSTILE_DETAIL = (
+    "HTTP 404 from https://feeds.example/[/bold]: [link=https://evil.example]here\x1b[2J"
+)
+
+
+def stored_with_markup(tmp_path: Path) -> Path:
+    """A configuration and a database in which platform text looks like rich markup."""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[monitor]\ndatabase = "sqlite:///{tmp_path}/cm.db"\n'
+        f'[[organisation]]\nname = "{HOSTILE_ORG}"\nrss = "https://feeds.example/[b]nieuws"\n'
+    )
+    settings = load_settings(config, {}, supported=frozenset(PLATFORMS))
+    store = Store(settings.monitor.database)
+    store.migrate()
+    (channel_id,) = store.sync(settings.organisations, settings.channels, NOW).values()
+    profile = Profile(name="[red]x[/red] [/]", url="https://feeds.example/[i]")
+    ok = PollOutcome(NOW, NOW, 1, result=FetchResult(profile=profile))
+    failed = PollOutcome(NOW, NOW, 1, error_reason="not_found", error_detail=HOSTILE_DETAIL)
+    store.record_polls([(channel_id, ok), (channel_id, failed)])
+    store.close()
+    return config
+
+
+def test_status_prints_platform_text_as_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = stored_with_markup(tmp_path)
+    code = main(["status", "--config", str(config)])
+    out = capsys.readouterr().out
+    assert code == 3, out  # could not be read: not a crash (1 means "some channel flagged")
+    assert HOSTILE_ORG in out
+    assert "[/bold]" in out
+    assert "[link=https://evil.example]here" in out
+    assert "https://feeds.example/[b]nieuws" in out
+    assert "\x1b" not in out  # no terminal escape from a platform reaches the terminal
+
+
+def test_validate_prints_names_and_problems_as_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = stored_with_markup(tmp_path)
+    assert main(["validate", "--config", str(config)]) == 0
+    assert HOSTILE_ORG in capsys.readouterr().out
+    config.write_text('"[/bold]" = 1\n')
+    assert main(["validate", "--config", str(config)]) == 2
+    assert "[/bold]" in capsys.readouterr().err
+
+
+def test_a_configuration_without_channels_is_valid_but_said_so(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("")
+    result = cli("validate", "--config", str(config))
+    assert result.returncode == 0, result.stderr  # a first step: add organisations, then SIGHUP
+    assert "no channels" in result.stderr
+    config.write_text('[[organisation]]\nname = "A"\nrss = "https://a.example/rss"\n')
+    assert "no channels" not in cli("validate", "--config", str(config)).stderr

@@ -704,8 +704,8 @@ def test_policy_mistakes(tmp_path: Path) -> None:
         """,
     )
     assert by_key(found) == {
-        "policy.quiet_factor": "must be a number above 0",
-        "policy.target_posts": "must be 0 or more",
+        "policy.quiet_factor": "must be a number above 0 and at most 1000",
+        "policy.target_posts": "must be from 0 to 10000",
         "policy.target_period": "must be longer than 0s",
         "policy.count_kinds": "must be a non-empty list of post, reply, repost",
         "policy.poll_interval": "unknown key 'poll_interval'",
@@ -1216,3 +1216,80 @@ def test_a_key_inside_a_feed_url_stays_out_of_labels_and_the_database(tmp_path: 
         assert "key=" not in channel.label and "feed=" not in channel.label
         assert channel.key[2] == channel.label  # the database never sees the handle
     assert keyed.label.startswith("https://intranet.example/feed?…")
+
+
+@pytest.mark.parametrize("separator", [",", ";", "\t"])
+def test_csv_doubled_quotes_are_quotes(tmp_path: Path, separator: str) -> None:
+    # RFC 4180 §2.7, and what every spreadsheet writes: "" inside a quoted field is one "
+    rows = [
+        ["name", "youtube"],
+        ['"Stichting ""De Brug"", Utrecht"', YT],
+        ['"Gemeente ""t Hoogt"""', YT2],
+    ]
+    write(tmp_path, "\n".join(separator.join(row) for row in rows) + "\n", "orgs.csv")
+    settings = load(tmp_path, '[monitor]\norganisations_file = "orgs.csv"\n')
+    assert settings.organisations == ('Stichting "De Brug", Utrecht', 'Gemeente "t Hoogt"')
+
+
+def test_credentials_in_a_feed_url_stay_out_of_labels_and_reach_the_redactor(
+    tmp_path: Path,
+) -> None:
+    settings = load(
+        tmp_path,
+        """
+        [[organisation]]
+        name = "Intranet"
+        rss = [
+            "https://feeds:hunter2-pass@intranet.example/nieuws?sig=a1b2c3d4e5&format=rss",
+            "https://token-only-user@intranet.example/agenda",
+        ]
+        """,
+        supported=TODAY,
+    )
+    with_password, token_as_user = settings.channels
+    assert with_password.handle.startswith("https://feeds:hunter2-pass@")  # what is read
+    assert with_password.label.startswith("https://***@intranet.example/nieuws?…")
+    assert token_as_user.label == "https://***@intranet.example/agenda"
+    for channel in settings.channels:
+        assert channel.key[2] == channel.label
+        assert "hunter2" not in channel.label and "token-only-user" not in channel.label
+    # logs mask them wherever they show: the password, the user, and unknown parameters
+    assert {"hunter2-pass", "feeds:hunter2-pass", "token-only-user"} <= settings.secrets
+    assert "sig" in settings.secret_params
+    assert "format" not in settings.secret_params  # what a feed's format is says nothing
+
+
+def test_feeds_that_differ_only_in_credentials_are_one_channel_too_many(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """
+        [[organisation]]
+        name = "Intranet"
+        rss = ["https://a:first-pass@intranet.example/rss", "https://b:other-pass@intranet.example/rss"]
+        """,
+        supported=TODAY,
+    )
+    assert by_key(found) == {
+        "organisation[0].rss[1]": "the same feed as organisation[0].rss[0] but for its"
+        " credentials; give each feed once"
+    }
+    assert "first-pass" not in str(found) and "other-pass" not in str(found)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "message"),
+    [
+        ("[policy]\ntarget_posts = 99999999999999999999\n", "policy.target_posts", "0 to 10000"),
+        ("[policy]\nquiet_factor = 1e300\n", "policy.quiet_factor", "at most 1000"),
+        ('[policy]\ninactive_after = "99999999d"\n', "policy.inactive_after", "36500d"),
+        ('[monitor]\npoll_interval = "999999999d"\n', "monitor.poll_interval", "36500d"),
+        ("[notify]\nfailing_after = 4294967296\n", "notify.failing_after", "1 to 1000"),
+    ],
+)
+def test_numbers_are_bounded_to_sane_ranges(
+    tmp_path: Path, text: str, key: str, message: str
+) -> None:
+    hook = '[[notify.webhook]]\nurl = "https://hooks.example/x"\n' if "notify" in text else ""
+    found = problems(tmp_path, text + hook + f'[[organisation]]\nname = "A"\nyoutube = "{YT}"\n')
+    assert [p.key for p in found] == [key]
+    assert message in found[0].message, found[0].message

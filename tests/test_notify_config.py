@@ -185,7 +185,7 @@ def test_every_problem_with_its_key_path(tmp_path: Path) -> None:
     )
     assert {p.key: p.message for p in found} == {
         "notify.evaluate_every": "must be longer than 0s",
-        "notify.failing_after": "must be 1 or more",
+        "notify.failing_after": "must be from 1 to 1000",
         "notify.remind_every": "not a duration: '-3d'; use a whole number and a unit"
         " (s, m, h, d, w), such as 90s, 15m, 6h, 14d or 1h30m",
         "notify.digest_every": 'durations are strings such as "6h" or "14d"',
@@ -250,3 +250,36 @@ def test_webhook_urls_never_appear_in_messages_or_repr(tmp_path: Path) -> None:
     assert "XXXXsecretXXXX" not in repr(settings)
     assert "XXXXsecretXXXX" not in repr(settings.notify.webhooks)
     assert HOOK in settings.secrets
+
+
+def test_markup_defaults_by_host_and_can_be_set(tmp_path: Path) -> None:
+    settings = load(
+        tmp_path,
+        """
+        [[notify.webhook]]
+        name = "slack"
+        url = "https://hooks.slack.com/services/T0/B0/XXXXsecretXXXX"
+
+        [[notify.webhook]]
+        name = "google"
+        url = "https://chat.googleapis.com/v1/spaces/AAAA/messages?key=k&token=t"
+
+        [[notify.webhook]]
+        name = "mattermost"
+        url = "https://mattermost.example/hooks/abc"
+
+        [[notify.webhook]]
+        name = "slack-as-markdown"
+        url = "https://hooks.slack.com/services/T0/B0/other"
+        markup = "markdown"
+        """,
+    )
+    assert {w.name: w.markup for w in settings.notify.webhooks} == {
+        "slack": "slack",
+        "google": "google_chat",
+        "mattermost": "markdown",
+        "slack-as-markdown": "markdown",
+    }
+    found = problems(tmp_path, f'[[notify.webhook]]\nurl = "{HOOK}"\nmarkup = "html"\n')
+    assert [p.key for p in found] == ["notify.webhook[0].markup"]
+    assert found[0].message.endswith('(possible: "slack" or "markdown" or "google_chat")')

@@ -150,3 +150,12 @@ def test_values_longer_than_their_columns_are_fitted(store: Store) -> None:
     assert record.name is not None and len(record.name) <= 500
     assert record.url is None  # not a web address
     assert store.poll_context(cid).checkpoint.etag is None
+
+
+def test_a_profile_address_is_stored_without_credentials(store: Store) -> None:
+    # feedparser resolves a feed's relative <link> against the address it was read from,
+    # user:password@ included
+    cid = store.sync(["Gemeente A"], [channel()], NOW)[channel().key]
+    profile = Profile(name="A", url="https://feeds:hunter2@intranet.example/nieuws")
+    store.record_poll(cid, PollOutcome(NOW, NOW, 1, result=FetchResult(profile=profile)))
+    assert store.channels([cid])[cid].url == "https://intranet.example/nieuws"

@@ -42,6 +42,7 @@ from monitor.settings import (
     Policy,
     Settings,
     channel_label,
+    url_secrets,
 )
 
 _ENV_PREFIX = "CHANNEL_MONITOR_"
@@ -103,6 +104,11 @@ class _Loader(_LoadState):
         self._require_credentials(platforms, channels, top.table("platforms"))
 
         per_platform = {name: self._resolve(policy, layers[name]) for name in PLATFORMS}
+        secret_params: set[str] = set()
+        for channel in channels:  # a feed's user:password@ and its unknown parameters
+            secrets, params = url_secrets(channel.handle)
+            self.secrets |= secrets
+            secret_params |= params
         resolved = []
         for channel in channels:
             layer, platform = channel.layer, layers[channel.platform]
@@ -118,6 +124,7 @@ class _Loader(_LoadState):
                     parked=channel.parked,
                 )
             )
+        self._distinct(channels, resolved)
         if self.problems:
             raise ConfigError(self._redacted(self.problems))
         return Settings(
@@ -128,8 +135,20 @@ class _Loader(_LoadState):
             organisations=tuple(names),
             channels=tuple(resolved),
             secrets=frozenset(self.secrets),
+            secret_params=frozenset(secret_params),
             notify=notify,
         )
+
+    def _distinct(self, channels: list[_Channel], resolved: list[ChannelSettings]) -> None:
+        """Two handles that differ only in what their labels mask would be one channel."""
+        first: dict[tuple[str, str, str], _Channel] = {}
+        for channel, settings in zip(channels, resolved, strict=True):
+            if (seen := first.setdefault(settings.key, channel)) is not channel:
+                self.problem(
+                    channel.file,
+                    channel.where,
+                    f"the same feed as {seen.where} but for its credentials; give each feed once",
+                )
 
     def _document(self) -> dict[str, Any]:
         try:

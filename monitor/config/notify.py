@@ -16,7 +16,13 @@ from monitor.config.values import (
     _unknown,
     _whole,
 )
-from monitor.settings import NOTIFY_STATES, WEBHOOK_FORMATS, NotifySettings, WebhookSettings
+from monitor.settings import (
+    NOTIFY_STATES,
+    WEBHOOK_FORMATS,
+    WEBHOOK_MARKUPS,
+    NotifySettings,
+    WebhookSettings,
+)
 
 
 def _notify_states(value: object) -> tuple[str, ...]:
@@ -37,22 +43,29 @@ def _webhook_name(value: object) -> str:
     return text
 
 
-def _webhook_format(value: object) -> str:
-    if (text := _string(value)) not in WEBHOOK_FORMATS:
-        possible = " or ".join(f'"{f}"' for f in WEBHOOK_FORMATS)
-        raise _Invalid(f"unknown format {text!r} (possible: {possible})")
-    return text
+def _one_of(what: str, choices: tuple[str, ...]) -> Callable[[object], str]:
+    def convert(value: object) -> str:
+        if (text := _string(value)) not in choices:
+            possible = " or ".join(f'"{c}"' for c in choices)
+            raise _Invalid(f"unknown {what} {text!r} (possible: {possible})")
+        return text
+
+    return convert
+
+
+_webhook_format = _one_of("format", WEBHOOK_FORMATS)
+_webhook_markup = _one_of("markup", WEBHOOK_MARKUPS)
 
 
 _NOTIFY_KEYS: dict[str, Callable[[object], object]] = {
     "evaluate_every": _duration,
-    "failing_after": _whole(1),
+    "failing_after": _whole(1, 1000),
     "remind_every": lambda value: _duration(value, zero_ok=True),
     "digest_every": lambda value: _duration(value, zero_ok=True),
     "states": _notify_states,
     "status_page_url": _http_url,
 }
-_WEBHOOK_KEYS = ("name", "url", "url_file", "organisations", "format")
+_WEBHOOK_KEYS = ("name", "url", "url_file", "organisations", "format", "markup")
 
 
 def _notify(loader: _LoadState, top: _Table, organisations: Collection[str]) -> NotifySettings:
@@ -93,9 +106,10 @@ def _notify(loader: _LoadState, top: _Table, organisations: Collection[str]) -> 
             url = loader.convert(loader.file, key, url, _http_url)
         wanted = hook.read("organisations", partial(_organisation_names, organisations))
         sends = hook.read("format", _webhook_format) or ""  # "": by the URL's host
+        markup = hook.read("markup", _webhook_markup) or ""  # "": by the URL's host
         hook.unknown(_WEBHOOK_KEYS)
         if url is not None:
-            webhooks.append(WebhookSettings(name, url, wanted, sends))
+            webhooks.append(WebhookSettings(name, url, wanted, sends, markup))
     return NotifySettings(webhooks=tuple(webhooks), **values)
 
 

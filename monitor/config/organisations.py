@@ -7,7 +7,7 @@ import io
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from monitor.config.handles import _handle
 from monitor.config.tables import _POLICY_KEYS, _Layer, _LoadState, _Table
@@ -92,11 +92,15 @@ def _csv(loader: _LoadState, path: Path) -> list[_Organisation]:
         text := loader.convert(loader.file, "monitor.organisations_file", path, _read_text)
     ) is None:
         return []
-    try:  # spreadsheets in many locales write ";" or tabs
-        dialect: Any = csv.Sniffer().sniff(text.partition("\n")[0], ",;\t")
+    # Spreadsheets in many locales write ";" or tabs, so the header row tells the separator;
+    # the rest is the standard (RFC 4180, Excel): quoted fields, "" for a quote inside one.
+    # Only the separator is sniffed: from a header without quotes the sniffer also guesses
+    # doublequote=False, which misreads "Stichting ""De Brug"", Utrecht".
+    try:
+        separator = csv.Sniffer().sniff(text.partition("\n")[0], ",;\t").delimiter
     except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+        separator = ","
+    reader = csv.reader(io.StringIO(text, newline=""), csv.excel, delimiter=separator)
     try:
         rows = [(f"row {reader.line_num}", cells) for cells in reader]
     except csv.Error as exc:

@@ -28,8 +28,8 @@ V = TypeVar("V")
 _POLICY_KEYS: dict[str, Callable[[object], object]] = {
     "inactive_after": _duration,
     "dormant_after": _duration,
-    "quiet_factor": _positive,
-    "target_posts": _whole(0),
+    "quiet_factor": _positive(1000),
+    "target_posts": _whole(0, 10_000),  # posts per target_period
     "target_period": _duration,
     "count_kinds": _count_kinds,
 }

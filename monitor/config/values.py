@@ -72,12 +72,18 @@ def _nonempty(value: object) -> str:
     return text
 
 
+LONGEST = timedelta(days=36500)
+"""The longest duration a setting takes."""
+
+
 def _duration(value: object, *, zero_ok: bool = False) -> timedelta:
     if not isinstance(value, str | _Broken):
         raise _Invalid('durations are strings such as "6h" or "14d"')
     result = parse_duration(_string(value))
     if not zero_ok and result <= timedelta():
         raise _Invalid("must be longer than 0s")
+    if result > LONGEST:  # later than year 9999 once added to a date: an OverflowError
+        raise _Invalid(f"must be at most {LONGEST.days}d (100 years)")
     return result
 
 
@@ -94,12 +100,15 @@ def _whole(low: int, high: int | None = None) -> Callable[[object], int]:
     return convert
 
 
-def _positive(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Invalid("must be a number")
-    if not math.isfinite(value) or value <= 0:
-        raise _Invalid("must be a number above 0")
-    return float(value)
+def _positive(high: float) -> Callable[[object], float]:
+    def convert(value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _Invalid("must be a number")
+        if not math.isfinite(value) or not 0 < value <= high:
+            raise _Invalid(f"must be a number above 0 and at most {high:g}")
+        return float(value)
+
+    return convert
 
 
 def _ratio(value: object) -> float:

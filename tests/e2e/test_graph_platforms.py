@@ -1,6 +1,7 @@
 """Facebook and Instagram end to end: the real daemon against the fake Graph API.
 
-Every state and every failure reason, and the access token nowhere it must not be.
+Every state and every failure reason, and the access token nowhere it must not be; nor the
+credentials and signature of a feed read alongside them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.fakes.feeds import FeedServer, FeedSpec
 from monitor.fakes.graph import AccountSpec, GraphServer, PageSpec
 from tests.e2e.daemon import Daemon, cli, value
 
@@ -18,6 +20,8 @@ pytestmark = pytest.mark.e2e
 
 NOW = datetime.now(UTC)
 TOKEN = "EAAGm0PX4ZCpsBAKtestTOKENthatMustNeverLeak123"
+FEED_PASSWORD = "feedPASSWORDthatMustNeverLeak"
+FEED_SIGNATURE = "feedSIGNATUREthatMustNeverLeak"
 OWN_ACCOUNT = "17841400000000001"
 
 
@@ -160,13 +164,17 @@ ACCOUNTS: dict[str, tuple[AccountSpec, str, bool, str | None]] = {
 }
 
 
-def config(tmp_path: Path, base: str) -> Path:
+def config(tmp_path: Path, base: str, feeds: str = "") -> Path:
     lines = []
     for handle in PAGES:
         parked = ", parked = true" if handle == "gemeentegeparkeerd" else ""
         channel = f'{{ handle = "{handle}"{parked} }}'
         lines.append(f'[[organisation]]\nname = "Org {handle}"\nfacebook = {channel}\n')
     lines += [f'[[organisation]]\nname = "Org {h}"\ninstagram = "{h}"\n' for h in ACCOUNTS]
+    if feeds:  # credentials and a signature written into the feed's address, as some do
+        host = feeds.removeprefix("http://")
+        feed = f"http://reader:{FEED_PASSWORD}@{host}/nieuws?sig={FEED_SIGNATURE}&format=rss"
+        lines.append(f'[[organisation]]\nname = "Org feed"\nrss = "{feed}"\n')
     path = tmp_path / "config.toml"
     path.write_text(
         f"""
@@ -200,7 +208,8 @@ async def test_graph_channels_states_reasons_and_token_secrecy(tmp_path: Path) -
         access_token=TOKEN,
     )
     base = await server.start()
-    path = config(tmp_path, base)
+    feeds = FeedServer({"/nieuws": FeedSpec(posts=every(2, 10, 1))})
+    path = config(tmp_path, base, await feeds.start())
     daemon = Daemon(path, env={"GRAPH_TOKEN": TOKEN}).start()
     try:
         await daemon.wait_ready()
@@ -211,7 +220,10 @@ async def test_graph_channels_states_reasons_and_token_secrecy(tmp_path: Path) -
             return got if done else None
 
         channels = await daemon.until(all_polled, 45, "every Graph channel to be polled")
-        by_handle = {(c["platform"], c["channel"]): c for c in channels}
+        (feed,) = [c for c in channels if c["platform"] == "rss"]
+        assert (feed["state"], feed["poll_ok"]) == ("active", True)
+        assert str(feed["channel"]).startswith(f"{feeds.base_url}/nieuws?…".replace("//", "//***@"))
+        by_handle = {(c["platform"], c["channel"]): c for c in channels if c is not feed}
         expected = {("facebook", h): e[1:] for h, e in PAGES.items()}
         expected |= {("instagram", h): e[1:] for h, e in ACCOUNTS.items()}
         got = {
@@ -253,9 +265,11 @@ async def test_graph_channels_states_reasons_and_token_secrecy(tmp_path: Path) -
     finally:
         daemon.stop()
         await server.stop()
+        await feeds.stop()
     log = daemon.log
     assert "HTTP Request: GET" in log, "the daemon did not log requests at debug level"
     assert "access_token=***" in log
+    assert "sig=***" in log and "//***@127.0.0.1" in log  # the feed's request, masked
     stored = b"".join(p.read_bytes() for p in tmp_path.glob("monitor.db*"))
     for where, text in [
         ("metrics", served[0]),
@@ -264,6 +278,8 @@ async def test_graph_channels_states_reasons_and_token_secrecy(tmp_path: Path) -
         ("status output", status.stdout + status.stderr),
         ("log", log),
     ]:
-        assert TOKEN not in text, f"token leaked into the {where}"
-    assert TOKEN.encode() not in stored, "token leaked into the database"
+        for secret in (TOKEN, FEED_PASSWORD, FEED_SIGNATURE):
+            assert secret not in text, f"{secret} leaked into the {where}"
+    for secret in (TOKEN, FEED_PASSWORD, FEED_SIGNATURE):
+        assert secret.encode() not in stored, f"{secret} leaked into the database"
     assert "gemeenteverlopen" in served[1]  # the failing channels are there, tokenless
