@@ -68,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
 
     run = command("run", "run the daemon: schedule polls, serve metrics and the status page")
     run.add_argument("--listen", metavar="HOST:PORT", help="override [monitor] listen")
+    run.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        metavar="PATH",
+        help="TLS and basic auth (exporter-toolkit's format); overrides [monitor] web_config_file",
+    )
     for name, text in (
         ("check", "poll every channel once, now, and print each channel's state"),
         ("status", "print the states from the database, without polling"),
@@ -99,7 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from monitor.demo import run_demo  # noqa: PLC0415  (only the demo needs the fakes)
 
             return run_demo(args.listen)
-        settings = _load(args.config)
+        web_config_file = getattr(args, "web_config_file", None)
+        settings = _load(args.config, web_config_file)
         if args.command == "validate":
             return _validate(settings)
         if getattr(args, "listen", None):
@@ -115,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             listen = args.listen
 
             def reload() -> Settings:
-                fresh = _load(args.config)
+                fresh = _load(args.config, web_config_file)
                 if listen:  # the command line still wins
                     monitor = dataclasses.replace(fresh.monitor, listen=listen)
                     fresh = dataclasses.replace(fresh, monitor=monitor)
@@ -156,9 +163,11 @@ def _console() -> Console:
     return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
 
-def _load(explicit: str | None) -> Settings:
+def _load(explicit: str | None, web_config_file: str | None = None) -> Settings:
     path = resolve_config_path(explicit, os.environ)
-    return load_settings(path, os.environ, supported=supported_platforms())
+    return load_settings(
+        path, os.environ, supported=supported_platforms(), web_config_file=web_config_file
+    )
 
 
 async def _views(settings: Settings, *, poll: bool) -> list[ChannelView]:
