@@ -158,6 +158,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_OK
 
 
+def _protection(settings: Settings) -> str:
+    """How the web configuration file protects HTTP, for ``validate``."""
+    web = settings.monitor.web
+    if web is None:
+        return ""
+    parts = ["HTTPS" if web.tls is not None else "plain HTTP"]
+    if web.tls is not None and web.client_auth != "NoClientCert":
+        parts.append(f"client certificates ({web.client_auth})")
+    if web.users:
+        parts.append(f"basic auth for {len(web.users)} user(s)")
+    return f" ({', '.join(parts)}, from {web.source})"
+
+
 def _console() -> Console:
     """A console for tables: the terminal's width, or a wide one when output goes to a pipe."""
     return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -254,7 +267,7 @@ def _validate(settings: Settings) -> int:
         f"{len(settings.organisations)} organisations, {len(settings.channels)} channels"
         + (f" on {', '.join(platforms)}" if platforms else "")
         + f"; database {settings.monitor.database.split('://')[0]}, listening on "
-        f"{settings.monitor.listen}"
+        f"{settings.monitor.listen}{_protection(settings)}"
     )
     return EXIT_OK
 

@@ -18,6 +18,7 @@ import pytest
 from monitor.config import ConfigError, Problem, load_settings
 from monitor.config.web import _TLS12_SUITES
 from monitor.settings import WebSettings
+from tests.e2e.daemon import cli
 from tests.tls import Pki, bcrypt_hash, make_pki, openssl
 
 ALL = frozenset({"rss"})
@@ -418,3 +419,16 @@ def test_every_problem_is_reported_together_with_the_rest_of_the_configuration(
         "tls_server_config.min_version",
         "basic_auth_users.a",
     }
+
+
+def test_validate_says_how_http_is_protected(tmp_path: Path, pki: Pki) -> None:
+    client_certs = f"client_auth_type: VerifyClientCertIfGiven\nclient_ca_file: {pki.ca}"
+    web_file(tmp_path, tls_yaml(pki, client_certs) + f"basic_auth_users:\n  alice: {HASH}\n")
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG.format(monitor='web_config_file = "web-config.yml"'))
+    result = cli("validate", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert (
+        "(HTTPS, client certificates (VerifyClientCertIfGiven), basic auth for 1 user(s), "
+        f"from {tmp_path / 'web-config.yml'})"
+    ) in " ".join(result.stdout.split())  # rich may wrap the line
