@@ -224,11 +224,14 @@ async def run_daemon(
             ready=ready,
             clock=clock,
             events=event_feed(runtime.store, runtime.db),
+            protect=settings.monitor.web,
         )
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         host, port = parse_listen(settings.monitor.listen)
-        site = web.TCPSite(runner, host, port, reuse_address=True)
+        protect = settings.monitor.web
+        tls = protect.tls if protect is not None else None
+        site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=tls)
         try:
             await site.start()
         except OSError as exc:
@@ -254,6 +257,8 @@ async def run_daemon(
             extra={
                 "fields": {
                     "listen": settings.monitor.listen,
+                    "tls": tls is not None,
+                    "basic_auth_users": len(protect.users) if protect is not None else 0,
                     "channels": len(settings.channels),
                     "database": _safe_db(settings.monitor.database),
                 }

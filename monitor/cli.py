@@ -77,6 +77,12 @@ def _parser() -> argparse.ArgumentParser:
 
     run = command("run", "run the daemon: schedule polls, serve metrics and the status page")
     run.add_argument("--listen", metavar="HOST:PORT", help="override [monitor] listen")
+    run.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        metavar="PATH",
+        help="TLS and basic auth (exporter-toolkit's format); overrides [monitor] web_config_file",
+    )
     for name, text in (
         ("check", "poll every channel once, now, and print each channel's state"),
         ("status", "print the states from the database, without polling"),
@@ -108,7 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from monitor.demo import run_demo  # noqa: PLC0415  (only the demo needs the fakes)
 
             return run_demo(args.listen)
-        settings = _load(args.config)
+        web_config_file = getattr(args, "web_config_file", None)
+        settings = _load(args.config, web_config_file)
         if not settings.channels and args.command != "run":  # run logs it, in its log format
             err.print(Text(f"warning: {_no_channels(settings)}", style="yellow"))
         if args.command == "validate":
@@ -129,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             listen = args.listen
 
             def reload() -> Settings:
-                fresh = _load(args.config)
+                fresh = _load(args.config, web_config_file)
                 redactor.learn(fresh.secrets, fresh.secret_params)  # before anything is logged
                 if listen:  # the command line still wins
                     monitor = dataclasses.replace(fresh.monitor, listen=listen)
@@ -171,14 +178,29 @@ def _no_channels(settings: Settings) -> str:
     return f"{settings.source} configures no channels: nothing is monitored"
 
 
+def _protection(settings: Settings) -> str:
+    """How the web configuration file protects HTTP, for ``validate``."""
+    web = settings.monitor.web
+    if web is None:
+        return ""
+    parts = ["HTTPS" if web.tls is not None else "plain HTTP"]
+    if web.tls is not None and web.client_auth != "NoClientCert":
+        parts.append(f"client certificates ({web.client_auth})")
+    if web.users:
+        parts.append(f"basic auth for {len(web.users)} user(s)")
+    return f" ({', '.join(parts)}, from {web.source})"
+
+
 def _console() -> Console:
     """A console for tables: the terminal's width, or a wide one when output goes to a pipe."""
     return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
 
-def _load(explicit: str | None) -> Settings:
+def _load(explicit: str | None, web_config_file: str | None = None) -> Settings:
     path = resolve_config_path(explicit, os.environ)
-    return load_settings(path, os.environ, supported=supported_platforms())
+    return load_settings(
+        path, os.environ, supported=supported_platforms(), web_config_file=web_config_file
+    )
 
 
 async def _views(settings: Settings, *, poll: bool) -> list[ChannelView]:
@@ -286,7 +308,7 @@ def _validate(settings: Settings) -> int:
         f"{len(settings.organisations)} organisations, {len(settings.channels)} channels"
         + (f" on {', '.join(platforms)}" if platforms else "")
         + f"; database {settings.monitor.database.split('://')[0]}, listening on "
-        f"{settings.monitor.listen}",
+        f"{settings.monitor.listen}{_protection(settings)}",
         markup=False,
     )
     return EXIT_OK

@@ -126,7 +126,10 @@ class Notifier:
         self._redact = Redactor(settings.secrets, settings.secret_params)
         self._webhooks = {w.name: w for w in self._rules.webhooks}
         self.instruments = NotifyInstruments(registry, list(self._webhooks))
-        self._status_page = self._rules.status_page_url or _listen_url(settings.monitor.listen)
+        web = settings.monitor.web
+        self._status_page = self._rules.status_page_url or _listen_url(
+            settings.monitor.listen, https=web is not None and web.tls is not None
+        )
 
     # -- one round -----------------------------------------------------------------------------
 
@@ -398,11 +401,11 @@ def event_feed(store: Store, db: DbCall) -> Callable[[int], Awaitable[list[dict[
     return events
 
 
-def _listen_url(listen: str) -> str:
+def _listen_url(listen: str, *, https: bool = False) -> str:
     host, _, port = listen.rpartition(":")
     if host in ("", "0.0.0.0", "[::]"):  # noqa: S104  (only naming the address in a link)
         host = "localhost"
-    return f"http://{host}:{port}/"
+    return f"{'https' if https else 'http'}://{host}:{port}/"
 
 
 def _seconds(delay: timedelta) -> str:

@@ -6,6 +6,7 @@ Nothing outside ``monitor.config`` reads files or the environment; everything el
 from __future__ import annotations
 
 import hashlib
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -123,6 +124,18 @@ class MonitorSettings:
     poll_timeout: timedelta = timedelta(minutes=2)
     log_level: str = "info"
     log_format: str = "text"  # or "json"
+    web: WebSettings | None = None  # from web_config_file; None: plain HTTP, no authentication
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    """The web configuration file (exporter-toolkit's format): TLS, basic auth, extra headers."""
+
+    source: str  # the file, for messages
+    tls: ssl.SSLContext | None = field(default=None, compare=False, repr=False)  # None: plain HTTP
+    client_auth: str = "NoClientCert"  # as the file names it, for the log
+    users: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (name, bcrypt hash)
+    headers: tuple[tuple[str, str], ...] = ()  # added to every response
 
 
 NOTIFY_STATES: tuple[str, ...] = ("never_posted", "dormant", "inactive", "quiet", "below_target")

@@ -14,7 +14,9 @@ from prometheus_client.exposition import choose_encoder
 
 from monitor.api import channel_json
 from monitor.report import SUMMARY_HEADER, days, html_table, summary_rows
+from monitor.settings import WebSettings
 from monitor.views import ChannelView
+from monitor.webauth import protection
 
 Snapshot = Callable[[], Awaitable[Sequence[ChannelView]]]
 Check = Callable[[], Awaitable[bool]]
@@ -41,8 +43,13 @@ def build_app(
     ready: Check,
     clock: Callable[[], datetime],
     events: EventLog | None = None,
+    protect: WebSettings | None = None,
 ) -> web.Application:
-    """The aiohttp application; every dependency is passed in."""
+    """The aiohttp application; every dependency is passed in.
+
+    ``protect`` (the web configuration file) adds basic authentication and response headers;
+    TLS is the listening socket's business (``monitor.app``).
+    """
 
     async def metrics(request: web.Request) -> web.Response:
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
@@ -78,7 +85,7 @@ def build_app(
             )
         return web.json_response(list(await events(limit)) if events is not None else [])
 
-    app = web.Application()
+    app = web.Application(middlewares=[protection(protect)] if protect is not None else [])
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

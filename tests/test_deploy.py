@@ -26,9 +26,10 @@ import pytest
 import yaml
 
 from connectors.registry import supported_platforms
-from monitor.config import load_settings
+from monitor.config import ConfigError, load_settings
 from monitor.fakes.feeds import FeedServer, FeedSpec
 from tests.e2e.daemon import Daemon, free_port
+from tests.tls import bcrypt_hash, make_pki
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -37,6 +38,8 @@ COMPOSE_DEMO = DEPLOY / "compose.demo.yaml"
 DASHBOARD = DEPLOY / "grafana" / "channel-monitor.json"
 KUBERNETES = DEPLOY / "kubernetes"
 DOCKERFILE = ROOT / "Dockerfile"
+WEB_CONFIG = DEPLOY / "web-config.yml"
+PROTECTED = DEPLOY / "kubernetes-protected"
 
 JOB = "channel-monitor"  # ChannelMonitorDown in the shipped rules matches this job label
 PORT = 9184
@@ -617,6 +620,140 @@ def test_kubernetes_config_is_valid(tmp_path: Path) -> None:
     assert settings.channels
 
 
+# --- protecting the endpoints: the web configuration file ---------------------------------------
+
+
+def _load_web_config(directory: Path, text: str) -> Any:
+    """``text`` as the web configuration file of a minimal configuration in ``directory``."""
+    (directory / "web-config.yml").write_text(text, encoding="utf-8")
+    config = directory / "config.toml"
+    config.write_text(
+        '[monitor]\nweb_config_file = "web-config.yml"\n'
+        '[[organisation]]\nname = "X"\nrss = "https://x.example/rss"\n'
+    )
+    return load_settings(config, {}, supported=supported_platforms()).monitor.web
+
+
+def test_web_config_example_refuses_its_placeholder(tmp_path: Path) -> None:
+    """Nobody runs the example with a password known to the world: the placeholder is no hash."""
+    with pytest.raises(ConfigError) as caught:
+        _load_web_config(tmp_path, WEB_CONFIG.read_text(encoding="utf-8"))
+    keys = {problem.key for problem in caught.value.problems}
+    assert "basic_auth_users.prometheus" in keys
+
+
+def test_web_config_example_works_with_a_hash_and_a_certificate(tmp_path: Path) -> None:
+    pki = make_pki(tmp_path / "pki")
+    shutil.copy(pki.cert("server"), tmp_path / "tls.crt")
+    shutil.copy(pki.key("server"), tmp_path / "tls.key")
+    text = WEB_CONFIG.read_text(encoding="utf-8")
+    assert text.count("REPLACE-WITH-A-BCRYPT-HASH") == 1
+    web = _load_web_config(tmp_path, text.replace("REPLACE-WITH-A-BCRYPT-HASH", bcrypt_hash("x")))
+    assert web.tls is not None
+    assert [user for user, _ in web.users] == ["prometheus"]
+
+
+def test_web_config_example_options_are_valid_when_uncommented(tmp_path: Path) -> None:
+    """Every commented option (one-line `# key: value`) parses once uncommented."""
+    pki = make_pki(tmp_path / "pki", "client")
+    for name, source in (("tls.crt", pki.cert("server")), ("tls.key", pki.key("server"))):
+        shutil.copy(source, tmp_path / name)
+    shutil.copy(pki.ca, tmp_path / "client-ca.crt")
+    lines, started = [], False
+    for line in WEB_CONFIG.read_text(encoding="utf-8").splitlines():
+        started = started or not line.startswith("#")  # the header is prose
+        option = re.fullmatch(r"(\s*)# (\s*)([\w-]+: \S.*|[\w-]+:|- TLS_\w+)", line)
+        lines.append("".join(option.groups()) if started and option else line)
+    text = "\n".join(lines).replace("REPLACE-WITH-A-BCRYPT-HASH", bcrypt_hash("x"))
+    web = _load_web_config(tmp_path, text)
+    assert web.client_auth == "RequireAndVerifyClientCert"
+    assert dict(web.headers)["X-Frame-Options"] == "deny"
+    assert len(web.headers) == 5
+
+
+def _documents(path: Path) -> list[dict[str, Any]]:
+    return [dict(doc) for doc in yaml.safe_load_all(path.read_text(encoding="utf-8"))]
+
+
+def test_kubernetes_protected_overlay_fits_the_base() -> None:
+    """deploy/kubernetes-protected patches the example; kubectl kustomize renders it (checked by
+    hand: no kustomize in CI), so here every name, path and key that ties it together."""
+    kustomization = _yaml(PROTECTED / "kustomization.yaml")
+    assert "../kubernetes" in kustomization["resources"]
+    files = {p.name for p in PROTECTED.glob("*.yaml")} - {"kustomization.yaml"}
+    listed = set(kustomization["resources"][1:]) | {p["path"] for p in kustomization["patches"]}
+    assert listed == files
+    secrets = {
+        doc["metadata"]["name"]: doc
+        for name in kustomization["resources"][1:]
+        for doc in _documents(PROTECTED / name)
+        if doc["kind"] == "Secret"
+    }
+
+    # the web configuration file in the Secret is the documented example's, placeholder and all
+    web_secret = secrets["channel-monitor-web"]["stringData"]
+    web_config = yaml.safe_load(web_secret["web-config.yml"])
+    assert web_config == yaml.safe_load(WEB_CONFIG.read_text(encoding="utf-8"))
+
+    (patch,) = _documents(PROTECTED / "deployment-patch.yaml")
+    assert patch["metadata"]["name"] == manifests()["Deployment"]["metadata"]["name"]
+    (patched,) = patch["spec"]["template"]["spec"]["containers"]
+    assert patched["name"] == container()["name"]
+    env = {e["name"]: e["value"] for e in patched["env"]}
+    web_file = Path(env["CHANNEL_MONITOR_WEB_CONFIG_FILE"])
+    (mount,) = patched["volumeMounts"]
+    assert Path(mount["mountPath"]) == web_file.parent
+    base_mounts = {m["mountPath"] for m in container()["volumeMounts"]}
+    assert not any(Path(mount["mountPath"]).is_relative_to(m) for m in base_mounts)
+    (volume,) = patch["spec"]["template"]["spec"]["volumes"]
+    assert volume["name"] == mount["name"]
+    projected = {s["secret"]["name"]: s["secret"] for s in volume["projected"]["sources"]}
+    assert web_file.name in web_secret and "channel-monitor-web" in projected
+    tls_files = {i["path"] for i in projected["channel-monitor-tls"]["items"]}
+    tls = web_config["tls_server_config"]
+    assert {tls["cert_file"], tls["key_file"]} == tls_files
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert probe in container()
+        assert patched[probe]["httpGet"] == {"scheme": "HTTPS"}
+        assert container()[probe]["httpGet"]["path"] in ("/healthz", "/readyz")  # open paths
+
+    (monitor_patch,) = _documents(PROTECTED / "servicemonitor-patch.yaml")
+    (endpoint,) = monitor_patch["spec"]["endpoints"]  # a CRD's list is replaced, not merged
+    (base_endpoint,) = manifests()["ServiceMonitor"]["spec"]["endpoints"]
+    assert base_endpoint.items() <= endpoint.items()
+    assert endpoint["scheme"] == "https"
+    scrape = secrets["channel-monitor-scrape"]["stringData"]
+    for part in ("username", "password"):
+        assert endpoint["basicAuth"][part]["name"] == "channel-monitor-scrape"
+        assert endpoint["basicAuth"][part]["key"] in scrape
+    assert scrape["username"] in web_config["basic_auth_users"]
+    assert endpoint["tlsConfig"]["ca"]["secret"] == {"name": "channel-monitor-tls", "key": "ca.crt"}
+    # the overlay's instructions ask for a certificate that names what serverName says
+    instructions = (PROTECTED / "kustomization.yaml").read_text(encoding="utf-8")
+    assert f"dnsNames: [{endpoint['tlsConfig']['serverName']}," in instructions
+
+
+def test_prometheus_example_protected_scrape_passes_promtool(tmp_path: Path) -> None:
+    """The commented basic_auth/tls_config block of the example, uncommented, is valid."""
+    text = (DEPLOY / "prometheus" / "prometheus.yml").read_text(encoding="utf-8")
+    block = re.search(r"\n(    # scheme: https\n(?:    #.*\n)*?    #.*key_file: .*\n)", text)
+    assert block, "no commented scheme/basic_auth/tls_config block"
+    uncommented = re.sub(r"(?m)^    # ?", "    ", block[1])  # nested "# …" stay comments
+    config = tmp_path / "prometheus.yml"
+    config.write_text(text.replace(block[1], uncommented), encoding="utf-8")
+    shutil.copy(DEPLOY / "prometheus" / "channel-monitor-rules.yml", tmp_path)
+    job = next(
+        j for j in yaml.safe_load(config.read_text())["scrape_configs"] if j["job_name"] == JOB
+    )
+    assert job["scheme"] == "https"
+    assert set(job["basic_auth"]) == {"username", "password_file"}
+    assert set(job["tls_config"]) == {"ca_file", "server_name"}
+    for name in ("channel-monitor-password", "channel-monitor-ca.crt"):
+        (tmp_path / name).write_text("x\n")
+    out = _run(_tool("promtool", "prometheus"), "check", "config", str(config))
+    assert "SUCCESS" in out, out
+
+
 # --- the Dockerfile, read (tests/e2e/test_container.py builds and runs it) ----------------------
 
 
@@ -632,3 +769,5 @@ def test_dockerfile_conventions() -> None:
     assert 'CMD ["run"]' in lines
     assert 'VOLUME ["/var/lib/channel-monitor"]' in lines
     assert not any("curl" in line for line in lines if not line.startswith("#"))
+    # HTTP or HTTPS, no password needed (monitor/healthcheck.py; run in test_web_protection.py)
+    assert 'CMD ["python", "-m", "monitor.healthcheck"]' in lines

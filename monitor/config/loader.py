@@ -34,6 +34,7 @@ from monitor.config.values import (
     _unknown,
     _whole,
 )
+from monitor.config.web import _web_settings
 from monitor.settings import (
     PLATFORMS,
     ChannelSettings,
@@ -41,6 +42,7 @@ from monitor.settings import (
     PlatformSettings,
     Policy,
     Settings,
+    WebSettings,
     channel_label,
     url_secrets,
 )
@@ -79,21 +81,28 @@ def resolve_config_path(explicit: str | None, env: Mapping[str, str]) -> Path:
     return Path(explicit or env.get(f"{_ENV_PREFIX}CONFIG") or "config.toml")
 
 
-def load_settings(path: Path, env: Mapping[str, str], *, supported: frozenset[str]) -> Settings:
+def load_settings(
+    path: Path,
+    env: Mapping[str, str],
+    *,
+    supported: frozenset[str],
+    web_config_file: str | None = None,
+) -> Settings:
     """Read, expand and check the configuration at ``path``; raise ``ConfigError`` if it is wrong.
 
     ``env`` supplies ``${VAR}`` references and the ``CHANNEL_MONITOR_*`` overrides; ``supported``
-    names the platforms that have a connector.
+    names the platforms that have a connector; ``web_config_file`` (``run --web.config.file``)
+    overrides both ``[monitor] web_config_file`` and ``$CHANNEL_MONITOR_WEB_CONFIG_FILE``.
     """
-    return _Loader(path, env, supported).load()
+    return _Loader(path, env, supported).load(web_config_file)
 
 
 class _Loader(_LoadState):
     """One load of one configuration: the document, its sections and the ``Settings`` they make."""
 
-    def load(self) -> Settings:
+    def load(self, web_config_file: str | None = None) -> Settings:
         top = _Table(self, self.file, "", self._expanded(self._document(), ""))
-        monitor, organisations_file = self._monitor(top.table("monitor"))
+        monitor, organisations_file = self._monitor(top.table("monitor"), web_config_file)
         policy_layer = top.table("policy")
         policy = self._resolve(Policy(), policy_layer.layer(poll_interval=False))
         policy_layer.unknown(_POLICY_KEYS)
@@ -196,7 +205,9 @@ class _Loader(_LoadState):
             result.append(replace(problem, message=message))
         return result
 
-    def _monitor(self, table: _Table) -> tuple[MonitorSettings, str | None]:
+    def _monitor(
+        self, table: _Table, web_config_file: str | None
+    ) -> tuple[MonitorSettings, str | None]:
         """``[monitor]`` with the CHANNEL_MONITOR_* overrides, and the organisations file."""
         values: dict[str, Any] = {}
         for name, convert in _MONITOR_KEYS.items():
@@ -211,8 +222,23 @@ class _Loader(_LoadState):
         if "database" in values and (password := make_url(str(values["database"])).password):
             self.secrets.add(password)
         organisations_file = table.read("organisations_file", _nonempty)
-        table.unknown((*_MONITOR_KEYS, "organisations_file"))
+        if (web := self._web(table, web_config_file)) is not None:
+            values["web"] = web
+        table.unknown((*_MONITOR_KEYS, "organisations_file", "web_config_file"))
         return MonitorSettings(**values), organisations_file
+
+    def _web(self, table: _Table, explicit: str | None) -> WebSettings | None:
+        """The web configuration file: --web.config.file, else the variable, else the key."""
+        variable = f"{_ENV_PREFIX}WEB_CONFIG_FILE"
+        if explicit is not None and explicit.strip():
+            path, where = Path(explicit.strip()), ("--web.config.file", "")
+        elif raw := self.env.get(variable, "").strip():
+            path, where = Path(raw), (_ENV_FILE, f"${variable}")
+        elif (relative := table.read("web_config_file", _nonempty)) is not None:
+            path, where = self.path.parent / relative, (self.file, table.key("web_config_file"))
+        else:
+            return None
+        return _web_settings(self, path, where)
 
     def _platforms(self, section: _Table) -> tuple[dict[str, PlatformSettings], dict[str, _Layer]]:
         for name in section.data:

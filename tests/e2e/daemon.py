@@ -43,10 +43,18 @@ def cli(
 class Daemon:
     """``channel-monitor run`` in a subprocess, with its stderr kept in a file."""
 
-    def __init__(self, config: Path, *, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        scheme: str = "http",
+        client: Mapping[str, Any] | None = None,  # httpx.AsyncClient options: verify, auth
+    ) -> None:
         self.config = config
         self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"{scheme}://127.0.0.1:{self.port}"
+        self.client = dict(client or {})
         self.env = {**os.environ, "CHANNEL_MONITOR_LISTEN": f"127.0.0.1:{self.port}", **(env or {})}
         self.log_path = config.with_suffix(f".{self.port}.log")
         self.proc: subprocess.Popen[bytes] | None = None
@@ -71,7 +79,7 @@ class Daemon:
 
     async def _ready(self) -> bool:
         try:
-            async with httpx.AsyncClient() as client:
+            async with httpx.AsyncClient(**self.client) as client:
                 return (await client.get(f"{self.base}/readyz", timeout=2)).status_code == 200
         except httpx.HTTPError:
             return False
@@ -94,7 +102,7 @@ class Daemon:
             await asyncio.sleep(0.1)
 
     async def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(**self.client) as client:
             return await client.get(f"{self.base}{path}", timeout=10, **kwargs)
 
     async def channels(self) -> list[dict[str, Any]]:
