@@ -42,7 +42,10 @@ def scenario(platform: str, n: int) -> tuple[str, dict[str, Any], list[str], str
         return "feeds", spec, [f"{{base}}/f{i}" for i in range(n)], ""
     token = f'access_token = "{graph.DEFAULT_TOKEN}"\nbase_url = "{{base}}"'
     if platform == "facebook":
-        pages = [{"id": str(5000 + i), "username": f"page{i}", "posts": HISTORY} for i in range(n)]
+        pages = [
+            {"id": str(5000 + i), "username": f"page{i}", "posts": HISTORY, "reels": HISTORY}
+            for i in range(n)
+        ]
         return "graph", {"pages": pages}, [f"page{i}" for i in range(n)], token
     if platform == "instagram":
         accounts = [{"id": OWN_IG, "username": "own"}] + [
