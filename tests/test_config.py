@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import textwrap
 from datetime import timedelta
 from pathlib import Path
@@ -657,6 +659,8 @@ def test_app_secret_for_graph_platforms_is_a_secret(tmp_path: Path) -> None:
     assert settings.platforms["facebook"].options.app_secret == "fb-app-secret-1234"
     assert settings.platforms["instagram"].options.app_secret == "ig-app-secret-5678"
     assert {"fb-app-secret-1234", "ig-app-secret-5678"} <= settings.secrets
+    proof = hmac.new(b"fb-app-secret-1234", b"1234567890|fb-app-secret-1234", hashlib.sha256)
+    assert proof.hexdigest() in settings.secrets  # sent with every request: masked too
     assert "ig-app-secret-5678" not in repr(settings)
     assert "fb-app-secret-1234" not in repr(settings)
 

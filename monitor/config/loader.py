@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from connectors._graph import appsecret_proof
 from connectors.base import PlatformOptions
 from monitor.config.durations import format_duration
 from monitor.config.notify import _notify
@@ -229,6 +230,8 @@ class _Loader(_LoadState):
         access_token = self.secret(table, "access_token")
         if access_token and name in _APP_SECRET_PLATFORMS and "|" in access_token:
             self.secrets.add(access_token.partition("|")[2])  # an app token holds the app secret
+        if access_token and app_secret:
+            self.secrets.add(appsecret_proof(app_secret, access_token))  # it signs every request
         options = PlatformOptions(
             base_url=(base_url or DEFAULT_BASE_URLS[name] or "").rstrip("/") or None,
             api_version=table.read("api_version", _nonempty) or DEFAULT_API_VERSIONS.get(name),
