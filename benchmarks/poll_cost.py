@@ -49,7 +49,10 @@ def scenario(
         return "feeds", spec, [f"{{base}}/old{i}" for i in range(n)], ""
     token = f'access_token = "{graph.DEFAULT_TOKEN}"\nbase_url = "{{base}}"'
     if platform == "facebook":
-        pages = [{"id": str(5000 + i), "username": f"page{i}", "posts": HISTORY} for i in range(n)]
+        pages = [
+            {"id": str(5000 + i), "username": f"page{i}", "posts": HISTORY, "reels": HISTORY}
+            for i in range(n)
+        ]
         return "graph", {"pages": pages}, [f"page{i}" for i in range(n)], token
     if platform == "instagram":
         accounts = [{"id": OWN_IG, "username": "own"}] + [

@@ -1,57 +1,41 @@
 """Graph API plumbing shared by the Facebook and Instagram connectors.
 
-One ``GraphPoll`` per ``fetch``: it sends the token, follows ``paging.next`` links safely,
-reads the usage headers into a quota ratio and turns Graph error bodies into the error tree.
+One ``GraphPoll`` per ``fetch``: it sends the token (and its ``appsecret_proof``), follows
+``paging.next`` links safely, reads the usage headers and turns Graph error bodies into the
+error tree (``connectors._graph_errors``).
 
 The token travels as the ``access_token`` query parameter: that is how Meta's documentation,
 the SDKs and every recorded exchange send it, and Graph itself embeds it in ``paging.next``.
-A ``next`` link is never used as given: its ``access_token``/``appsecret_proof`` are dropped,
-it is re-rooted on the configured ``base_url`` (so a proxy or fake server is never bypassed and
-the token never goes to another host) and our token is added exactly once.
+With an app secret configured, every request also carries ``appsecret_proof``, the hex
+HMAC-SHA256 of the token keyed by the app secret ("Securing Graph API requests"): apps with
+"Require App Secret" on refuse calls without it, and reading other organisations' Pages through
+Page Public Content Access needs it with a user token. A ``next`` link is never used as given:
+its ``access_token``/``appsecret_proof`` are dropped, it is re-rooted on the configured
+``base_url`` (so a proxy or fake server is never bypassed and the token never goes to another
+host) and our token and proof are added exactly once.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
-import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 import httpx
-from pydantic import BaseModel, BeforeValidator, ValidationError
+from pydantic import BaseModel, BeforeValidator
 
+from connectors._graph_errors import Asked, Usage, error_from_response, quota_ratio, read_usage
 from connectors._paging import Page, Resume, Walk, walk, wider_bound
 from connectors._rest import QUOTA_ATTRIBUTE, validated
 from connectors.base import PlatformOptions, Post
-from connectors.errors import (
-    AuthFailed,
-    ChannelNotFound,
-    ConnectorError,
-    Malformed,
-    RateLimited,
-    Transient,
-    error_for_status,
-    parse_retry_after,
-    safe_url,
-    transport_errors,
-)
+from connectors.errors import Malformed, safe_url, transport_errors
 
 DEFAULT_BASE_URL = "https://graph.facebook.com"
 DEFAULT_API_VERSION = "v26.0"
 SECRET_PARAMS = frozenset({"access_token", "appsecret_proof"})
-
-_USAGE_HEADERS = ("x-app-usage", "x-page-usage", "x-business-use-case-usage")
-_USAGE_KEYS = ("call_count", "total_cputime", "total_time")
-_SECRET_IN_TEXT = re.compile(r"(?i)\b(access_token|appsecret_proof)=[^&\s\"'<>]+")
-
-# Graph error codes, from the error-handling and rate-limiting docs (see the reference §1.9).
-_AUTH_CODES = frozenset({3, 10, 102, 104, 190, *range(200, 300)})
-_RATE_CODES = frozenset({4, 17, 32, 341, 613, *range(80001, 80015)})
-_NOT_FOUND_CODES = frozenset({110, 803})
-_TRANSIENT_CODES = frozenset({1, 2})
-_NOT_FOUND_SUBCODES = frozenset({33, 2207013})
-_PERMISSION_WORDS = ("public content access", "public metadata access", "app secret proof")
 
 
 def parse_graph_time(value: object) -> datetime:
@@ -92,16 +76,6 @@ class Edge(BaseModel, Generic[ItemT]):
     paging: Paging | None = None
 
 
-class _ErrorDetail(BaseModel):
-    message: str = ""
-    code: int | None = None
-    error_subcode: int | None = None
-
-
-class _ErrorBody(BaseModel):
-    error: _ErrorDetail
-
-
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -110,111 +84,16 @@ def parse(model: type[ModelT], payload: object, where: str) -> ModelT:
     return validated(model.model_validate, payload, f"unexpected payload from {where}")
 
 
-def scrub(text: str, token: str | None) -> str:
-    """``text`` without the token or any token-bearing query parameter."""
-    if token:
-        text = text.replace(token, "***")
-    return _SECRET_IN_TEXT.sub(r"\1=***", text)
-
-
-def usage_ratio(headers: httpx.Headers) -> float | None:
-    """The highest usage percentage in Graph's usage headers, as 0..1; None when absent."""
-    found: list[float] = []
-    for name in _USAGE_HEADERS:
-        raw = headers.get(name)
-        if not raw:
-            continue
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            continue  # a garbled header is no reason to fail a poll
-        for entry in _usage_entries(value):
-            numbers = (_number(entry.get(key)) for key in _USAGE_KEYS)
-            found.extend(n for n in numbers if n is not None)
-    if not found:
+def link_cursor(link: str | None) -> str | None:
+    """The ``after`` cursor of a ``paging.next`` link: a position to keep, never the link (it
+    carries the token)."""
+    if link is None:
         return None
-    return min(1.0, max(0.0, max(found) / 100.0))
-
-
-def regain_seconds(headers: httpx.Headers) -> float | None:
-    """Seconds until access returns, from ``estimated_time_to_regain_access`` (minutes)."""
-    raw = headers.get("x-business-use-case-usage")
-    minutes: list[float] = []
-    if raw:
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            value = None
-        for entry in _usage_entries(value):
-            wait = _number(entry.get("estimated_time_to_regain_access"))
-            if wait is not None:
-                minutes.append(wait)
-    if minutes and max(minutes) > 0:
-        return max(minutes) * 60.0
-    return parse_retry_after(headers.get("retry-after"))
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return None
-
-
-def _usage_entries(value: object) -> Iterable[Mapping[str, object]]:
-    """Flat objects (app/page usage) and the id → [entries] shape of the BUC header."""
-    if not isinstance(value, dict):
-        return
-    if any(key in value for key in _USAGE_KEYS):
-        yield value
-        return
-    for entries in value.values():
-        if isinstance(entries, list):
-            yield from (e for e in entries if isinstance(e, dict))
-
-
-def classify(
-    status: int, code: int | None, subcode: int | None, message: str
-) -> type[ConnectorError] | None:
-    """The error kind a Graph error code stands for; None when the code says nothing."""
-    lowered = message.lower()
-    if code in _RATE_CODES:
-        return RateLimited
-    if code in _AUTH_CODES or (code == 100 and any(w in lowered for w in _PERMISSION_WORDS)):
-        return AuthFailed
-    if code in _NOT_FOUND_CODES or subcode in _NOT_FOUND_SUBCODES or "does not exist" in lowered:
-        return ChannelNotFound
-    if code in _TRANSIENT_CODES or status >= 500:
-        return Transient
-    return None
-
-
-def error_from_response(
-    response: httpx.Response, body: object, token: str | None
-) -> ConnectorError | None:
-    """The error a Graph response stands for (by error code first, then HTTP status), or None."""
-    where = safe_url(response.request.url)
-    envelope = None
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        try:
-            envelope = _ErrorBody.model_validate(body).error
-        except ValidationError:
-            envelope = None
-    if envelope is None:
-        if response.is_success:
-            return None
-        return error_for_status(response)
-    status = response.status_code
-    code, subcode = envelope.code, envelope.error_subcode
-    text = scrub(envelope.message, token)[:300]
-    label = f"#{code}" + (f"/{subcode}" if subcode is not None else "")
-    message = f"Graph error {label} (HTTP {status}) from {where}: {text}"
-    kind = classify(status, code, subcode, envelope.message)
-    if kind is RateLimited:
-        return RateLimited(message, status=status, retry_after=regain_seconds(response.headers))
-    if kind is not None:
-        return kind(message, status=status)
-    fallback = error_for_status(response, f"Graph error {label}: {text}")
-    return fallback or Malformed(message, status=status)
+    try:
+        after: str | None = httpx.URL(link).params.get("after")
+    except httpx.InvalidURL:
+        return None
+    return after
 
 
 def oldest(posts: Iterable[Post]) -> datetime | None:
@@ -269,28 +148,58 @@ async def read_posts(
     return posts, resume
 
 
-class GraphApi:
-    """Settings shared by every poll of one Graph-based connector."""
+def appsecret_proof(app_secret: str, token: str) -> str:
+    """``hex(HMAC-SHA256(key=app secret, msg=access token))``."""
+    return hmac.new(app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
 
-    def __init__(self, client: httpx.AsyncClient, options: PlatformOptions) -> None:
+
+class GraphApi:
+    """Settings shared by every poll of one Graph-based connector.
+
+    ``acting_as`` names the objects every request runs as (Instagram's ``account_id``): a
+    throttle on one of them holds back every channel, not just the one polled.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        options: PlatformOptions,
+        *,
+        acting_as: Iterable[str] = (),
+    ) -> None:
         self.client = client
         self.base_url = (options.base_url or DEFAULT_BASE_URL).rstrip("/")
         self.version = (options.api_version or DEFAULT_API_VERSION).strip("/")
         self.token = options.access_token
+        self.proof = (
+            appsecret_proof(options.app_secret, self.token)
+            if options.app_secret and self.token
+            else None
+        )
+        # an app token is "{app-id}|{app-secret}": its second half is a secret on its own
+        in_token = self.token.partition("|")[2] if self.token else ""
+        self.secrets = tuple(s for s in (self.token, in_token, options.app_secret, self.proof) if s)
         self.page_limit = max(1, options.page_limit)
+        self.acting_as = frozenset(acting_as)
 
-    def poll(self) -> GraphPoll:
-        """A fresh per-fetch session (quota and request count are per poll)."""
-        return GraphPoll(self)
+    def poll(self, subject: str | None = None) -> GraphPoll:
+        """A fresh per-fetch session (quota and request count are per poll) about ``subject``."""
+        return GraphPoll(self, subject)
 
 
 class GraphPoll:
-    """Requests made for one ``fetch``."""
+    """Requests made for one ``fetch``; ``subject`` is the object polled, once known."""
 
-    def __init__(self, api: GraphApi) -> None:
+    def __init__(self, api: GraphApi, subject: str | None = None) -> None:
         self._api = api
+        self.subject = subject
         self.requests = 0
-        self.quota_used_ratio: float | None = None
+        self._usages: list[Usage] = []
+
+    @property
+    def quota_used_ratio(self) -> float | None:
+        """The highest use of the app's and the polled object's quota seen in this poll."""
+        return quota_ratio(self._usages, self._asked().ids)
 
     async def get(self, path: str, params: Mapping[str, str]) -> dict[str, Any]:
         """GET ``{base_url}/{version}/{path}`` and return the JSON object."""
@@ -313,21 +222,24 @@ class GraphPoll:
             url = f"{self._api.base_url}{link.path}"
         return await self._send(url, params)
 
+    def _asked(self) -> Asked:
+        return Asked(self.subject, self._api.acting_as)
+
     async def _send(self, url: str, params: list[tuple[str, str]]) -> dict[str, Any]:
-        token = self._api.token
-        if token:
-            params = [*params, ("access_token", token)]
+        api = self._api
+        if api.token:
+            params = [*params, ("access_token", api.token)]
+        if api.proof:
+            params = [*params, ("appsecret_proof", api.proof)]
         with transport_errors():
-            response = await self._api.client.get(url, params=tuple(params))
+            response = await api.client.get(url, params=tuple(params))
         self.requests += 1
-        ratio = usage_ratio(response.headers)
-        if ratio is not None:
-            self.quota_used_ratio = max(ratio, self.quota_used_ratio or 0.0)
+        self._usages.append(read_usage(response.headers))
         try:
             body: object = json.loads(response.content)
         except ValueError:
             body = None
-        error = error_from_response(response, body, token)
+        error = error_from_response(response, body, api.secrets, self._asked())
         if error is None and not isinstance(body, dict):
             error = Malformed(
                 f"expected a JSON object from {safe_url(response.request.url)}",

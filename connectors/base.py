@@ -93,6 +93,7 @@ class PlatformOptions:
     base_url: str | None = None
     api_version: str | None = None
     access_token: str | None = field(default=None, repr=False)
+    app_secret: str | None = field(default=None, repr=False)  # Graph: signs every request
     account_id: str | None = None
     page_limit: int = 5  # most pages read in one poll; the rest is picked up next time
 

@@ -18,6 +18,9 @@ import httpx
 
 ErrorKind = Literal["auth", "rate_limited", "not_found", "transient", "malformed"]
 ERROR_KINDS: tuple[ErrorKind, ...] = ("auth", "rate_limited", "not_found", "transient", "malformed")
+# What a throttle holds back, where the platform says: everything the app does, everything read
+# with the token, or one object (a Page, an account) named by ``RateLimited.scope_id``.
+ThrottleScope = Literal["app", "token", "object"]
 
 
 class ConnectorError(Exception):
@@ -42,16 +45,28 @@ class AuthFailed(ConnectorError):
 
 
 class RateLimited(ConnectorError):
-    """The platform asked us to slow down; ``retry_after`` seconds when it said how long."""
+    """The platform asked us to slow down; ``retry_after`` seconds when it said how long.
+
+    ``scope`` says what the throttle holds back when the platform tells (None: the daemon's
+    own guess, per platform or server); for ``"object"``, ``scope_id`` names the object.
+    """
 
     kind = "rate_limited"
     retryable = True
 
     def __init__(
-        self, message: str, *, status: int | None = None, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        scope: ThrottleScope | None = None,
+        scope_id: str | None = None,
     ) -> None:
         super().__init__(message, status=status)
         self.retry_after = retry_after
+        self.scope = scope
+        self.scope_id = scope_id
 
 
 class ChannelNotFound(ConnectorError):

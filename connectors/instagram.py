@@ -6,8 +6,12 @@ Which account is read how:
   directly: ``/{id}?fields=…,media.limit(N){…}``, then ``/{id}/media`` pages via ``paging.next``;
 - any other handle is a username, read through Business Discovery run by ``account_id``:
   ``/{account_id}?fields=business_discovery.username(X){…,media.limit(N){…}}``; further pages
-  via ``media.after(CURSOR)`` (nested paging has cursors, no ``next`` link). This also works
-  for your own account when it is configured by username.
+  via ``media.after(CURSOR)`` (nested paging has cursors, no ``next`` link: the listing ends
+  only where a page has no after-cursor; a short or empty page that has one is not the end).
+  This also works for your own account when it is configured by username.
+
+Every request runs as ``account_id`` (Business Discovery counts against the account that asks),
+so a throttle naming that account holds back every Instagram channel.
 
 ``media_count`` is a cheap probe: when the checkpoint says the daemon already knows the
 newest post, one small request (``media.limit(1)``) tells whether the count and the newest
@@ -25,7 +29,15 @@ from typing import ClassVar
 import httpx
 from pydantic import BaseModel
 
-from connectors._graph import Edge, GraphApi, GraphPoll, GraphTime, parse, read_posts
+from connectors._graph import (
+    Edge,
+    GraphApi,
+    GraphPoll,
+    GraphTime,
+    link_cursor,
+    parse,
+    read_posts,
+)
 from connectors._paging import Page, Resume, Walk, from_unix, resume_extra, unchanged, unix, walk
 from connectors.base import ChannelRef, Checkpoint, FetchResult, PlatformOptions, Post, Profile
 from connectors.errors import AuthFailed, ChannelNotFound
@@ -77,9 +89,10 @@ class _Source:
         paging = edge.paging
         if self.username is None:
             return Page(posts=posts, next=paging.next if paging else None)
-        # Nested paging has no next link: the end is a missing after-cursor (or an empty page).
+        # Nested paging has no next link: the end is a missing after-cursor. An empty page that
+        # has one is not the end ("a page may be empty but contain a next paging link").
         after = paging.cursors.after if paging and paging.cursors else None
-        return Page(posts=posts, next=after if posts and after else None)
+        return Page(posts=posts, next=after)
 
     async def more(self, ref: str) -> Page:
         if self.username is None:
@@ -96,18 +109,15 @@ class _Source:
             payload = await self.poll.get(f"{self.account_id}/media", params)
             return self.page(parse(Edge[_Media], payload, "the media edge"))
         media = f"media.after({cursor}).limit({MEDIA_PER_PAGE}){{{DISCOVERY_MEDIA_FIELDS}}}"
-        return self.page((await self._discover(media)).media)
+        page = self.page((await self._discover(media)).media)
+        if page.next == cursor:  # no way forward: the listing cannot go on from here
+            page.next = None
+        return page
 
     def cursor(self, done: Walk) -> str | None:
         """A resumable position from where ``done`` stopped (never a token-bearing link)."""
-        if done.pending is None:
-            return None
         if self.username is None:
-            try:
-                after: str | None = httpx.URL(done.pending).params.get("after")
-            except httpx.InvalidURL:
-                return None
-            return after
+            return link_cursor(done.pending)
         return done.pending
 
     async def backfill(self, gap: Resume, budget: int) -> Walk:
@@ -128,8 +138,9 @@ class InstagramConnector:
     platform: ClassVar[str] = "instagram"
 
     def __init__(self, client: httpx.AsyncClient, options: PlatformOptions) -> None:
-        self._api = GraphApi(client, options)
         self._account_id = (options.account_id or "").strip() or None
+        acting_as = [self._account_id] if self._account_id else []
+        self._api = GraphApi(client, options, acting_as=acting_as)
 
     def public_url(self, channel: ChannelRef) -> str | None:
         """``https://www.instagram.com/{username}/``; None for the own account's numeric id."""
@@ -151,7 +162,7 @@ class InstagramConnector:
             raise AuthFailed("instagram needs account_id (the account running Business Discovery)")
         if handle != self._account_id and not _USERNAME.fullmatch(handle):
             raise ChannelNotFound("not an Instagram username")
-        poll = self._api.poll()
+        poll = self._api.poll(self._account_id)
         source = _Source(poll, self._account_id, None if handle == self._account_id else handle)
         extra: Mapping[str, str] = checkpoint.extra if checkpoint else {}
         previous = Resume.from_extra(extra)

@@ -27,7 +27,7 @@ from monitor.jobs import Poller, PollReport, utcnow
 from monitor.leader import Leadership, leadership_for
 from monitor.metrics import ChannelCollector, Instruments
 from monitor.notify_job import event_feed, start_notifier
-from monitor.pacing import Pacing
+from monitor.pacing import Pacing, shared_credentials
 from monitor.records import ChannelKey, DbCall
 from monitor.redact import Redactor
 from monitor.scheduler import PollScheduler
@@ -117,6 +117,7 @@ async def open_runtime(
     connectors: dict[str, Connector] = {
         p: CONNECTORS[p](clients[p], settings.platforms[p].options) for p in used
     }
+    apps, tokens = shared_credentials({p: s.options for p, s in settings.platforms.items()})
     poller = Poller(
         connectors=connectors,
         store=store,
@@ -125,7 +126,9 @@ async def open_runtime(
         redactor=Redactor(settings.secrets, settings.secret_params),
         concurrency={p: settings.platforms[p].concurrency for p in used},
         poll_timeout=settings.monitor.poll_timeout,
-        pacing=Pacing({p: s.slow_down_at for p, s in settings.platforms.items()}),
+        pacing=Pacing(
+            {p: s.slow_down_at for p, s in settings.platforms.items()}, apps=apps, tokens=tokens
+        ),
         clock=clock,
     )
     runtime = Runtime(

@@ -192,11 +192,10 @@ class Poller:
     async def poll(self, channel: ChannelSettings, channel_id: int) -> PollReport:
         """Poll one channel once and record the outcome; never raises a connector error."""
         async with self._limits.setdefault(channel.platform, asyncio.Semaphore(4)):
-            key = gate_key(channel.platform, channel.handle)
-            paused = self.pacing.paused_until(key, self._clock())
+            paused = self.pacing.paused_for(channel.platform, channel.handle, self._clock())
             if paused is not None:
                 return PollReport(ok=False, deferred_until=paused)
-            return await self._poll(channel, channel_id, key)
+            return await self._poll(channel, channel_id, gate_key(channel.platform, channel.handle))
 
     async def _poll(self, channel: ChannelSettings, channel_id: int, key: str) -> PollReport:
         platform = channel.platform
@@ -281,15 +280,22 @@ class Poller:
             retry_after = error.retry_after if isinstance(error, RateLimited) else None
             retry_in = backoff(context.consecutive_failures + 1, stretched, retry_after)
         if isinstance(error, RateLimited):
-            # a throttle holds for everything behind the same limit, not just this channel
-            until = self.pacing.pause(key, finished + (retry_in or FIRST_RETRY))
-            if key == platform:
-                self._instruments.paused_until.labels(platform).set(until.timestamp())
+            # a throttle holds for everything behind the same limit, as far as it says
+            pause = self.pacing.throttled(
+                platform,
+                channel.handle,
+                finished + (retry_in or FIRST_RETRY),
+                scope=error.scope,
+                scope_id=error.scope_id,
+            )
+            for affected in pause.platforms:
+                latest = self.pacing.latest(affected, pause.scope) or pause.until
+                self._instruments.paused_until.labels(affected, pause.scope).set(latest.timestamp())
             log.warning(
                 "pausing %s until %s",
-                key,
-                until.isoformat(timespec="seconds"),
-                extra={"fields": {"platform": platform}},
+                pause.key,
+                pause.until.isoformat(timespec="seconds"),
+                extra={"fields": {"platform": platform, "scope": pause.scope}},
             )
         return PollReport(ok=False, error=error, retry_in=retry_in)
 

@@ -67,8 +67,10 @@ class Instruments:
         )
         self.paused_until = Gauge(
             f"{PREFIX}_api_paused_until_timestamp_seconds",
-            "Until when polls of the platform are paused after it throttled us.",
-            ("platform",),
+            "Until when polls are paused after a throttle, by what it holds back: the whole "
+            "platform, a server, the app, the token, or an object (a Page, an account); for "
+            "servers and objects, the latest end of any such pause.",
+            ("platform", "scope"),
             registry=registry,
         )
         self.leader = Gauge(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import textwrap
 from datetime import timedelta
 from pathlib import Path
@@ -633,6 +635,52 @@ def test_secrets_never_appear_in_problems_or_repr(tmp_path: Path) -> None:
     for secret in secrets:
         assert secret not in repr(settings)
         assert secret not in str(settings)
+
+
+def test_app_secret_for_graph_platforms_is_a_secret(tmp_path: Path) -> None:
+    (tmp_path / "app-secret").write_text("ig-app-secret-5678\n", encoding="utf-8")
+    settings = load(
+        tmp_path,
+        """
+        [platforms.facebook]
+        access_token = "1234567890|fb-app-secret-1234"
+        app_secret = "${FB_APP_SECRET}"
+        [platforms.instagram]
+        access_token = "${INSTAGRAM_ACCESS_TOKEN}"
+        app_secret_file = "app-secret"
+        account_id = "17841400000000000"
+        [[organisation]]
+        name = "A"
+        facebook = "gemeente.a"
+        instagram = "gemeente.a"
+        """,
+        {**TOKENS, "FB_APP_SECRET": "fb-app-secret-1234"},
+    )
+    assert settings.platforms["facebook"].options.app_secret == "fb-app-secret-1234"
+    assert settings.platforms["instagram"].options.app_secret == "ig-app-secret-5678"
+    assert {"fb-app-secret-1234", "ig-app-secret-5678"} <= settings.secrets
+    proof = hmac.new(b"fb-app-secret-1234", b"1234567890|fb-app-secret-1234", hashlib.sha256)
+    assert proof.hexdigest() in settings.secrets  # sent with every request: masked too
+    assert "ig-app-secret-5678" not in repr(settings)
+    assert "fb-app-secret-1234" not in repr(settings)
+
+
+def test_app_secret_problems(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """
+        [platforms.facebook]
+        app_secret = "direct-secret"
+        app_secret_file = "missing"
+        [platforms.linkedin]
+        app_secret = "not-for-linkedin"
+        """,
+    )
+    assert by_key(found) == {
+        "platforms.facebook.app_secret_file": "give app_secret or app_secret_file, not both",
+        "platforms.linkedin.app_secret": "app_secret applies to facebook and instagram only",
+    }
+    assert "not-for-linkedin" not in str(found)
 
 
 # --- policy -----------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -16,6 +18,8 @@ from connectors.facebook import FacebookConnector
 
 FIXTURES = Path(__file__).parent / "fixtures" / "facebook"
 TOKEN = "SECRET-TOKEN-123"
+APP_SECRET = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+PROOF = hmac.new(APP_SECRET.encode(), TOKEN.encode(), hashlib.sha256).hexdigest()
 BASE = "https://graph.facebook.com"
 PAGE = "gemeentevoorbeeld"
 
@@ -116,7 +120,8 @@ async def test_profile_and_cursor_paging_through_an_empty_page_with_next() -> No
     first, second, third = graph.seen
     assert first.url.path == f"/v26.0/{PAGE}"
     assert fields(first) == (
-        "id,name,link,followers_count,fan_count,posts.limit(100){id,created_time}"
+        "id,name,link,followers_count,fan_count,posts.limit(100){id,created_time},"
+        "video_reels.limit(100){id,created_time}"
     )
     assert second.url.path == "/v26.0/110658944785122/posts"
     assert second.url.params["after"].startswith("QVFIUk1h")
@@ -152,6 +157,7 @@ async def test_since_goes_to_graph_as_unix_seconds_in_the_expansion() -> None:
     since = datetime(2026, 11, 14, 15, 43, 27, 500000, tzinfo=UTC)
     result, graph = await fetch(["page_p1_cursor.json"], since=since)
     assert f"posts.since({int(since.timestamp())}).limit(100)" in fields(graph.seen[0])
+    assert f"video_reels.since({int(since.timestamp())}).limit(100)" in fields(graph.seen[0])
     # the page reaches back to ``since``: no need to follow next, older posts are dropped
     assert len(graph.seen) == 1
     assert [p.post_id for p in result.posts] == [
@@ -211,6 +217,115 @@ async def test_invalid_handles_are_refused_without_a_request() -> None:
         await connector(graph).fetch(ChannelRef("../me"), since=None, checkpoint=Checkpoint())
     assert caught.value.kind == "not_found"
     assert graph.seen == []
+
+
+# -- Reels -----------------------------------------------------------------------------------
+
+
+async def test_reels_come_with_the_page_and_count_as_posts() -> None:
+    result, graph = await fetch(["page_with_reels.json", "reels_p2_last.json"])
+    assert "video_reels.limit(100){id,created_time}" in fields(graph.seen[0])
+    assert [p.post_id for p in result.posts] == [
+        "110658944785122_122332100284473",
+        "1595086478922888",
+        "1595086478922870",
+        "1122332100284473",  # the same second as the post: both count
+        "1595086478922811",
+        "1595086478922805",
+    ]
+    assert {p.kind for p in result.posts} == {"post"}
+    assert result.posts[1].published_at == at("2026-11-21T14:03:53")
+    more = graph.seen[1]
+    assert more.url.path == "/v26.0/110658944785122/video_reels"
+    assert more.url.params["after"] == "QVFIUnJlZAWxzMw"
+    assert result.checkpoint == Checkpoint()
+
+
+async def test_reels_left_over_are_resumed_from_their_cursor() -> None:
+    first, graph = await fetch(["page_with_reels.json"], page_limit=1)
+    assert len(graph.seen) == 1
+    assert first.checkpoint.extra == {"reels_resume": "QVFIUnJlZAWxzMw"}  # never the link
+    newest = max(p.published_at for p in first.posts if p.published_at)
+    second, graph = await fetch(
+        ["page_no_posts.json", "reels_p2_last.json"],
+        since=newest,
+        checkpoint=first.checkpoint,
+        page_limit=2,
+    )
+    backfill = graph.seen[1]
+    assert backfill.url.path == f"/v26.0/{PAGE}/video_reels"
+    assert backfill.url.params["after"] == "QVFIUnJlZAWxzMw"
+    assert [p.post_id for p in second.posts] == ["1595086478922811", "1595086478922805"]
+    assert second.checkpoint.extra == {}
+
+
+async def test_each_edge_keeps_its_own_resume_position() -> None:
+    since = at("2026-11-01T00:00:00")
+    result, _ = await fetch(["page_p1_cursor.json"], since=since, page_limit=1)
+    posts_gap = dict(result.checkpoint.extra)
+    both = Checkpoint(extra={**posts_gap, "reels_resume": "QVFIUnJlZAWxzMw"})
+    later = at("2026-11-20T15:40:44")
+    second, graph = await fetch(
+        ["page_no_posts.json", "posts_backfill_last.json", "reels_p2_last.json"],
+        since=later,
+        checkpoint=both,
+        page_limit=5,
+    )
+    assert [r.url.path for r in graph.seen[1:]] == [
+        f"/v26.0/{PAGE}/posts",
+        f"/v26.0/{PAGE}/video_reels",
+    ]
+    assert graph.seen[1].url.params["until"] == posts_gap["resume"]
+    assert graph.seen[2].url.params["after"] == "QVFIUnJlZAWxzMw"
+    assert second.checkpoint.extra == {}
+
+
+# -- appsecret_proof -------------------------------------------------------------------------
+
+
+async def test_every_request_carries_the_appsecret_proof_once() -> None:
+    _, graph = await fetch(["page_with_reels.json", "reels_p2_last.json"], app_secret=APP_SECRET)
+    for request in graph.seen:
+        assert request.url.params.get_list("appsecret_proof") == [PROOF], request.url
+    assert "0123456789abcdef" not in str(graph.seen[1].url)  # the proof the link carried
+
+
+async def test_no_proof_without_an_app_secret() -> None:
+    _, graph = await fetch(["page_no_posts.json"])
+    assert "appsecret_proof" not in graph.seen[0].url.params
+
+
+async def test_the_app_secret_and_proof_never_appear_in_errors() -> None:
+    echoed = f"bad appsecret_proof={PROOF} for {APP_SECRET} with access_token {TOKEN}"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json={"error": {"message": echoed, "code": 100}})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    options = PlatformOptions(base_url=BASE, access_token=TOKEN, app_secret=APP_SECRET)
+    with pytest.raises(ConnectorError) as caught:
+        await FacebookConnector(client, options).fetch(
+            ChannelRef(PAGE), since=None, checkpoint=Checkpoint()
+        )
+    text = str(caught.value) + repr(vars(caught.value))
+    for secret in (APP_SECRET, PROOF, TOKEN):
+        assert secret not in text
+    assert APP_SECRET not in repr(options)
+
+
+async def test_an_app_token_hides_its_secret_half_too() -> None:
+    app_token = f"1234567890123456|{APP_SECRET}"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = {"error": {"message": f"secret {APP_SECRET} rejected", "code": 190}}
+        return httpx.Response(400, json=body)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    fb = FacebookConnector(client, PlatformOptions(base_url=BASE, access_token=app_token))
+    with pytest.raises(ConnectorError) as caught:
+        await fb.fetch(ChannelRef(PAGE), since=None, checkpoint=Checkpoint())
+    assert caught.value.kind == "auth"
+    assert APP_SECRET not in str(caught.value)
 
 
 def test_public_url() -> None:
@@ -287,6 +402,8 @@ async def test_the_highest_usage_of_the_poll_is_reported() -> None:
         ("error_190_malformed_token.json", 400, "auth"),
         ("error_100_ppca.json", 400, "auth"),
         ("error_100_appsecret.json", 400, "auth"),
+        ("error_100_appsecret_required.json", 400, "auth"),
+        ("error_100_appsecret_invalid.json", 400, "auth"),
         ("error_10.json", 400, "auth"),
         ("error_10.json", 403, "auth"),
         ("error_200.json", 400, "auth"),
@@ -296,6 +413,7 @@ async def test_the_highest_usage_of_the_poll_is_reported() -> None:
         ("error_613.json", 400, "rate_limited"),
         ("error_80001.json", 400, "rate_limited"),
         ("error_80014.json", 400, "rate_limited"),
+        ("error_368.json", 400, "rate_limited"),
         ("error_803.json", 400, "not_found"),
         ("error_803.json", 404, "not_found"),
         ("error_100_does_not_exist.json", 400, "not_found"),
@@ -311,6 +429,75 @@ async def test_graph_errors_map_by_code_first(payload: str, status: int, kind: s
     error = await failure([(payload, status, {})])
     assert error.kind == kind
     assert error.status == status
+
+
+async def test_an_unreadable_object_says_it_may_be_missing_or_forbidden() -> None:
+    error = await failure([("error_100_does_not_exist.json", 400, {})])
+    assert error.kind == "not_found"  # the token works; this one object is the trouble
+    text = str(error)
+    assert "#100/33" in text
+    assert "does not exist, or this token may not read it" in text
+    assert "check the id" in text
+    assert "Page Public Content Access" in text
+
+
+@pytest.mark.parametrize(
+    ("payload", "scope"),
+    [
+        ("error_4.json", "app"),
+        ("error_17.json", "token"),
+        ("error_613.json", "token"),
+        ("error_368.json", "token"),
+        ("error_32.json", "object"),
+        ("error_80001.json", "object"),
+    ],
+)
+async def test_throttles_say_what_they_hold_back(payload: str, scope: str) -> None:
+    error = await failure([(payload, 400, {})])
+    assert isinstance(error, RateLimited)
+    assert error.scope == scope
+    assert error.retry_after is None  # nothing said how long: the daemon backs off
+
+
+def buc(**entries: tuple[int, int]) -> dict[str, str]:
+    """An x-business-use-case-usage header: object id → (call_count %, regain minutes)."""
+    value = {
+        object_id.removeprefix("id"): [
+            {
+                "type": "pages",
+                "call_count": percent,
+                "total_cputime": 1,
+                "total_time": 1,
+                "estimated_time_to_regain_access": minutes,
+            }
+        ]
+        for object_id, (percent, minutes) in entries.items()
+    }
+    return {"x-business-use-case-usage": json.dumps(value)}
+
+
+async def test_a_page_throttle_names_the_page_and_its_own_wait() -> None:
+    headers = buc(id110658944785122=(100, 7), id999000111=(100, 30))
+    graph = Graph([("error_80001.json", 400, headers)])
+    with pytest.raises(RateLimited) as caught:
+        await connector(graph).fetch(
+            ChannelRef("110658944785122"), since=None, checkpoint=Checkpoint()
+        )
+    assert caught.value.scope == "object"
+    assert caught.value.scope_id == "110658944785122"
+    assert caught.value.retry_after == 420.0  # its own 7 minutes, not another object's 30
+
+
+async def test_a_page_throttle_read_by_username_names_the_blocked_object() -> None:
+    error = await failure([("error_32.json", 400, buc(id110658944785122=(100, 12)))])
+    assert isinstance(error, RateLimited)
+    assert (error.scope, error.scope_id, error.retry_after) == ("object", "110658944785122", 720.0)
+
+
+async def test_quota_is_the_polled_pages_not_every_object_in_the_header() -> None:
+    headers = buc(id110658944785122=(5, 0), id999000111=(95, 0))
+    result, _ = await fetch([("page_no_posts.json", 200, headers)])
+    assert result.quota_used_ratio == pytest.approx(0.05)
 
 
 async def test_errors_name_the_code_but_not_the_token_or_query() -> None:
@@ -337,6 +524,7 @@ async def test_retry_after_comes_from_estimated_time_to_regain_access_in_minutes
     error = await failure([("error_80001.json", 400, {"x-business-use-case-usage": usage})])
     assert isinstance(error, RateLimited)
     assert error.retry_after == 420.0
+    assert (error.scope, error.scope_id) == ("object", "110658944785122")
     assert getattr(error, "quota_used_ratio", None) == 1.0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -17,11 +18,13 @@ from connectors.base import ChannelRef, Checkpoint, Connector, FetchResult, Plat
 from connectors.errors import ConnectorError, RateLimited
 from connectors.facebook import FacebookConnector
 from connectors.instagram import InstagramConnector
+from monitor.fakes._graph_wire import DEFAULT_APP_ID, appsecret_proof
 from monitor.fakes.graph import AccountSpec, GraphServer, PageSpec, parse_fields
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 TOKEN = "SECRET-TOKEN-123"
+APP_SECRET = "5e1f0c2b9a8d7e6f5a4b3c2d1e0f9a8b"
 OWN_ID = "17841400000000001"
 
 
@@ -124,6 +127,22 @@ async def requests_per_unchanged_poll(
     return server.count() / polls
 
 
+async def caught_up(connector: Connector, handle: str, polls: int) -> set[str]:
+    """Every post id read by polling as the daemon would until no gap is left open."""
+    seen: set[str] = set()
+    since: datetime | None = None
+    checkpoint = Checkpoint()
+    for _ in range(polls):
+        result = await read(connector, handle, since=since, checkpoint=checkpoint)
+        seen |= {p.post_id for p in result.posts}
+        times = [p.published_at for p in result.posts if p.published_at]
+        since = max([*times, since]) if since else max(times)
+        checkpoint = result.checkpoint
+        if not checkpoint.extra:
+            return seen
+    raise AssertionError(f"a gap is still open after {polls} polls: {checkpoint.extra}")
+
+
 # -- Facebook --------------------------------------------------------------------------------
 
 
@@ -167,19 +186,7 @@ async def test_page_limit_spreads_history_over_polls(
     server: GraphServer, client: httpx.AsyncClient
 ) -> None:
     fb = FacebookConnector(client, options(server, page_limit=2))
-    seen: set[str] = set()
-    since: datetime | None = None
-    checkpoint = Checkpoint()
-    for _ in range(10):
-        result = await read(fb, "gemeente", since=since, checkpoint=checkpoint)
-        seen |= {p.post_id for p in result.posts}
-        times = [p.published_at for p in result.posts if p.published_at]
-        since = max([*times, since]) if since else max(times)
-        checkpoint = result.checkpoint
-        if not checkpoint.extra:
-            break
-    assert len(seen) == 230
-    assert checkpoint.extra == {}
+    assert len(await caught_up(fb, "gemeente", polls=10)) == 230
 
 
 async def test_new_posts_are_found_with_since(
@@ -200,8 +207,10 @@ async def test_new_posts_are_found_with_since(
     ("changes", "kind"),
     [
         ({"behaviour": "token_expired"}, "auth"),
-        ({"behaviour": "throttled", "throttle_code": 4}, "rate_limited"),
+        ({"behaviour": "throttled", "throttle_code": 32}, "rate_limited"),
         ({"behaviour": "throttled", "throttle_code": 80001}, "rate_limited"),
+        ({"behaviour": "unsupported"}, "not_found"),
+        ({"behaviour": "blocked"}, "rate_limited"),
         ({"behaviour": "not_found"}, "not_found"),
         ({"behaviour": "ppca_missing", "ppca_code": 100}, "auth"),
         ({"behaviour": "ppca_missing", "ppca_code": 10}, "auth"),
@@ -215,9 +224,10 @@ async def test_page_behaviours(
     server.set("gemeente", **changes)
     error = await failure(FacebookConnector(client, options(server)), "gemeente")
     assert error.kind == kind
-    if isinstance(error, RateLimited):
+    if isinstance(error, RateLimited) and changes["behaviour"] == "throttled":
         assert error.retry_after == 300.0  # 5 minutes
         assert getattr(error, "quota_used_ratio", None) == 1.0
+        assert (error.scope, error.scope_id) == ("object", "1001")
 
 
 @pytest.mark.parametrize(("handle", "kind"), [("verhuisd", "not_found"), ("999999", "not_found")])
@@ -319,7 +329,232 @@ async def test_an_unchanged_instagram_account_costs_one_request_per_poll(
     assert all("limit(1)" in (r.param("fields") or "") for r in server.requests)
 
 
+# -- Reels -----------------------------------------------------------------------------------
+
+
+def reels_page(**changes: object) -> PageSpec:
+    """A Page that now posts mostly Reels: its posts edge alone looks stale."""
+    spec = PageSpec(
+        id="1020",
+        username="reels",
+        posts=every(30, 3, newest_days_ago=45),
+        reels=[*every(1, 150), NOW - timedelta(days=45)],  # one Reel in the same second as a post
+    )
+    return dataclasses.replace(spec, **changes)
+
+
+async def test_a_page_that_posts_reels_is_read_whole(
+    server: GraphServer, client: httpx.AsyncClient
+) -> None:
+    server.pages.append(reels_page(empty_page_after=1, short_pages=True))
+    result = await read(FacebookConnector(client, options(server)), "reels")
+    ids = {p.post_id for p in result.posts}
+    assert len(ids) == 3 + 151  # the Reel sharing a second with a post is counted apart
+    assert newest(result) == NOW - timedelta(days=0.5)
+    assert {p.kind for p in result.posts} == {"post"}
+    # 1 (Page, both edges) + reels: empty page with next, then 99 + 52 … short pages
+    assert server.count("/v26.0/1020/video_reels") == 2
+    assert server.count("/v26.0/1020/posts") == 0
+
+
+async def test_an_unchanged_page_with_reels_costs_one_request(
+    server: GraphServer, client: httpx.AsyncClient
+) -> None:
+    server.pages.append(reels_page())
+    fb = FacebookConnector(client, options(server))
+    assert await requests_per_unchanged_poll(fb, server, "reels") == 1.0
+    assert "video_reels.since(" in (server.requests[-1].param("fields") or "")
+
+
+@pytest.mark.parametrize("paging", ["cursor", "time"])
+async def test_page_limit_spreads_posts_and_reels_over_polls(
+    server: GraphServer, client: httpx.AsyncClient, paging: str
+) -> None:
+    spec = reels_page(posts=every(1, 230), paging=paging, empty_page_after=2, short_pages=True)
+    server.pages.append(spec)
+    fb = FacebookConnector(client, options(server, page_limit=2))
+    assert len(await caught_up(fb, "reels", polls=20)) == 230 + 151
+
+
+# -- app secret proof and tokens -------------------------------------------------------------
+
+
+async def test_an_app_that_requires_the_proof_refuses_calls_without_it(
+    server: GraphServer, client: httpx.AsyncClient
+) -> None:
+    server.app_secret, server.require_proof = APP_SECRET, True
+    error = await failure(FacebookConnector(client, options(server)), "gemeente")
+    assert error.kind == "auth"
+    assert "require an appsecret_proof" in str(error)
+
+    fb = FacebookConnector(client, options(server, app_secret=APP_SECRET))
+    server.reset_log()
+    result = await read(fb, "gemeente")
+    assert len(result.posts) == 230
+    proof = appsecret_proof(APP_SECRET, TOKEN)
+    assert server.count() == 4
+    assert all(r.param("appsecret_proof") == proof for r in server.requests)
+    assert server.duplicate_proofs == 0
+    assert server.duplicate_tokens == 0
+
+
+async def test_a_wrong_app_secret_is_auth(server: GraphServer, client: httpx.AsyncClient) -> None:
+    server.app_secret = APP_SECRET
+    fb = FacebookConnector(client, options(server, app_secret="not-the-app-secret"))
+    error = await failure(fb, "gemeente")
+    assert error.kind == "auth"
+    assert "Invalid appsecret_proof" in str(error)
+    assert "not-the-app-secret" not in str(error)
+
+
+async def test_other_pages_need_the_proof_or_an_app_token(
+    server: GraphServer, client: httpx.AsyncClient
+) -> None:
+    server.app_secret = APP_SECRET
+    server.pages.append(reels_page(managed=False))
+    error = await failure(FacebookConnector(client, options(server)), "reels")
+    assert error.kind == "auth"
+    assert "requires either app secret proof or an app token" in str(error)
+    with_proof = FacebookConnector(client, options(server, app_secret=APP_SECRET))
+    assert len((await read(with_proof, "reels")).posts) == 154
+    app_token = f"{DEFAULT_APP_ID}|{APP_SECRET}"
+    as_app = FacebookConnector(client, options(server, access_token=app_token))
+    server.reset_log()
+    result = await as_app.fetch(ChannelRef("reels"), since=None, checkpoint=Checkpoint())
+    assert len(result.posts) == 154
+    assert server.count() == 2
+    assert all(r.param("appsecret_proof") is None for r in server.requests)
+
+
+# -- throttles by scope ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("code", "scope"), [(4, "app"), (17, "token"), (613, "token")])
+async def test_an_app_or_user_throttle_refuses_every_call(
+    server: GraphServer, client: httpx.AsyncClient, code: int, scope: str
+) -> None:
+    server.throttled = code
+    for connector, handle in [
+        (FacebookConnector(client, options(server)), "gemeente"),
+        (FacebookConnector(client, options(server)), "provincie"),
+        (InstagramConnector(client, options(server)), "waterschap"),
+    ]:
+        error = await failure(connector, handle)
+        assert isinstance(error, RateLimited)
+        assert (error.scope, error.scope_id) == (scope, None)
+
+
+async def test_a_page_throttle_holds_back_that_page_only(
+    server: GraphServer, client: httpx.AsyncClient
+) -> None:
+    server.set("gemeente", behaviour="throttled", throttle_code=80001, regain_minutes=9)
+    fb = FacebookConnector(client, options(server))
+    error = await failure(fb, "gemeente")
+    assert isinstance(error, RateLimited)
+    assert (error.scope, error.scope_id, error.retry_after) == ("object", "1001", 540.0)
+    assert len((await read(fb, "provincie")).posts) == 150
+
+
+async def test_business_discovery_throttles_name_the_asking_account(
+    server: GraphServer, client: httpx.AsyncClient
+) -> None:
+    server.set("waterschap", behaviour="throttled", regain_minutes=4)
+    error = await failure(InstagramConnector(client, options(server)), "waterschap")
+    assert isinstance(error, RateLimited)
+    assert (error.scope, error.retry_after) == ("token", 240.0)
+
+
+async def test_the_quota_read_is_the_polled_pages_own(
+    server: GraphServer, client: httpx.AsyncClient
+) -> None:
+    server.set("gemeente", usage=95)
+    server.set("provincie", usage=4)
+    fb = FacebookConnector(client, options(server))
+    assert (await read(fb, "gemeente")).quota_used_ratio == pytest.approx(0.95)
+    assert (await read(fb, "provincie")).quota_used_ratio == pytest.approx(0.04)
+    server.app_usage = 30  # the app's share counts for every Page
+    assert (await read(fb, "provincie")).quota_used_ratio == pytest.approx(0.30)
+
+
+# -- paging ends only where Graph says -------------------------------------------------------
+
+
+async def test_business_discovery_reads_through_short_and_empty_nested_pages(
+    server: GraphServer, client: httpx.AsyncClient
+) -> None:
+    server.set("waterschap", empty_page_after=1, short_pages=True)
+    result = await read(InstagramConnector(client, options(server)), "waterschap")
+    assert len({p.post_id for p in result.posts}) == 120
+    assert server.count(f"/v26.0/{OWN_ID}") == 4  # 49 + an empty page with a cursor + 49 + 22
+
+
+async def test_an_unknown_numeric_id_says_it_may_be_missing_or_forbidden(
+    server: GraphServer, client: httpx.AsyncClient
+) -> None:
+    error = await failure(FacebookConnector(client, options(server)), "999999")
+    assert error.kind == "not_found"
+    assert "does not exist, or this token may not read it" in str(error)
+
+
 # -- wire details ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "fields", "message"),
+    [
+        (
+            "gemeente",
+            "id,bogus",
+            "(#100) Tried accessing nonexisting field (bogus) on node type (Page)",
+        ),
+        (
+            "gemeente",
+            "video_reels{id,message}",
+            "(#100) Tried accessing nonexisting field (message) on node type (Video)",
+        ),
+        (
+            "gemeente/posts",
+            "id,caption",
+            "(#100) Tried accessing nonexisting field (caption) on node type (PagePost)",
+        ),
+        (
+            OWN_ID,
+            "media_count,fan_count",
+            "(#100) Tried accessing nonexisting field (fan_count) on node type (IGUser)",
+        ),
+        (
+            f"{OWN_ID}/media",
+            "id,created_time",
+            "(#100) Tried accessing nonexisting field (created_time) on node type (IGMedia)",
+        ),
+    ],
+)
+async def test_fields_a_node_does_not_have_are_refused(
+    server: GraphServer, client: httpx.AsyncClient, path: str, fields: str, message: str
+) -> None:
+    params = {"fields": fields, "access_token": TOKEN}
+    response = await client.get(f"{server.base_url}/v26.0/{path}", params=params)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["message"], error["code"], error["type"]) == (message, 100, "OAuthException")
+
+
+async def test_paging_links_carry_the_proof_that_was_sent(
+    server: GraphServer, client: httpx.AsyncClient
+) -> None:
+    server.app_secret = APP_SECRET
+    proof = appsecret_proof(APP_SECRET, TOKEN)
+    params = {"fields": "id,created_time", "limit": "5", "access_token": TOKEN}
+    response = await client.get(
+        f"{server.base_url}/v26.0/1002/posts", params={**params, "appsecret_proof": proof}
+    )
+    link = httpx.URL(response.json()["paging"]["next"])
+    assert link.params["appsecret_proof"] == proof
+    assert link.params["access_token"] == TOKEN
+    assert link.params["since"] == ""  # time-based paging keeps its blank parameters
+
+
+# -- wire details, continued -----------------------------------------------------------------
 
 
 async def test_gzip_version_header_and_token_bearing_next_links(
@@ -330,7 +565,7 @@ async def test_gzip_version_header_and_token_bearing_next_links(
     assert response.headers["content-encoding"] == "gzip"
     assert response.headers["facebook-api-version"] == "v25.0"
     assert response.headers["cache-control"] == "private, no-cache, no-store, must-revalidate"
-    assert json.loads(response.headers["x-app-usage"])["call_count"] == 7
+    assert json.loads(response.headers["x-business-use-case-usage"])["1001"][0]["call_count"] == 7
     body = response.json()
     assert httpx.URL(body["posts"]["paging"]["next"]).params["access_token"] == TOKEN
     server.served_version = "v26.0"

@@ -157,6 +157,20 @@ async def test_business_discovery_page_limit_keeps_the_cursor() -> None:
     assert "resume_since" not in result.checkpoint.extra
 
 
+async def test_an_empty_nested_page_with_an_after_cursor_is_not_the_end() -> None:
+    result, graph = await fetch(
+        [
+            "discovery_p1.json",
+            "discovery_p2_empty.json",
+            "discovery_p2.json",
+            "discovery_p3_last.json",
+        ]
+    )
+    assert "media.after(QVFIUjRfZAkZA4)" in fields(graph.seen[2])
+    assert len(result.posts) == 5
+    assert result.checkpoint.extra.get("resume") is None
+
+
 async def test_an_at_sign_before_the_username_is_ignored() -> None:
     _, graph = await fetch(
         ["discovery_p1.json", "discovery_p2.json", "discovery_p3_last.json"], "@bluebottle"
@@ -272,11 +286,14 @@ async def test_buc_throttling_gives_retry_after() -> None:
     assert isinstance(error, RateLimited)
     assert error.retry_after == 720.0
     assert getattr(error, "quota_used_ratio", None) == 1.0
+    # every request runs as the account that asks: its limit holds back every channel
+    assert (error.scope, error.scope_id) == ("token", None)
 
 
-async def test_quota_ratio_from_the_instagram_buc_header() -> None:
+async def test_quota_ratio_is_the_asking_accounts_not_its_pages() -> None:
+    # the recorded shape: the IG account and its linked Page, each with its own entry
     usage = (
-        '{"17841450841275119":[{"type":"instagram","call_count":1,"total_cputime":1,'
+        f'{{"{OWN_ID}":[{{"type":"instagram","call_count":1,"total_cputime":1,'
         '"total_time":1,"estimated_time_to_regain_access":0}],"110658944785122":[{"type":"pages",'
         '"call_count":9,"total_cputime":1,"total_time":1,"estimated_time_to_regain_access":0}]}'
     )
@@ -285,7 +302,7 @@ async def test_quota_ratio_from_the_instagram_buc_header() -> None:
         since=NEWEST,
         checkpoint=KNOWN,
     )
-    assert result.quota_used_ratio == pytest.approx(0.09)
+    assert result.quota_used_ratio == pytest.approx(0.01)
 
 
 async def test_without_account_id_nothing_can_be_read() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from connectors._graph import appsecret_proof
 from connectors.base import PlatformOptions
 from monitor.config.durations import format_duration
 from monitor.config.notify import _notify
@@ -70,8 +71,10 @@ _MONITOR_KEYS: dict[str, Callable[[object], object]] = {
     "log_level": _choice("debug", "info", "warning", "error"),
     "log_format": _choice("text", "json"),
 }
+_APP_SECRET_PLATFORMS = ("facebook", "instagram")  # Graph: appsecret_proof
 _PLATFORM_KEYS = (
     *("base_url", "api_version", "access_token", "access_token_file", "account_id"),
+    *("app_secret", "app_secret_file"),
     *("poll_interval", "concurrency", "timeout", "page_limit", "slow_down_at", *_POLICY_KEYS),
 )
 
@@ -262,10 +265,23 @@ class _Loader(_LoadState):
         else:
             account_id = table.read("account_id", _nonempty)
         page_limit = table.read("page_limit", _whole(1, 100))
+        app_secret = None
+        if name not in _APP_SECRET_PLATFORMS:
+            for key in ("app_secret", "app_secret_file"):
+                if table.has(key):
+                    table.fail(key, f"{key} applies to facebook and instagram only")
+        else:
+            app_secret = self.secret(table, "app_secret")
+        access_token = self.secret(table, "access_token")
+        if access_token and name in _APP_SECRET_PLATFORMS and "|" in access_token:
+            self.secrets.add(access_token.partition("|")[2])  # an app token holds the app secret
+        if access_token and app_secret:
+            self.secrets.add(appsecret_proof(app_secret, access_token))  # it signs every request
         options = PlatformOptions(
             base_url=(base_url or DEFAULT_BASE_URLS[name] or "").rstrip("/") or None,
             api_version=table.read("api_version", _nonempty) or DEFAULT_API_VERSIONS.get(name),
-            access_token=self.secret(table, "access_token"),
+            access_token=access_token,
+            app_secret=app_secret,
             account_id=account_id,
             page_limit=5 if page_limit is None else page_limit,
         )

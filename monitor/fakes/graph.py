@@ -2,10 +2,16 @@
 
 It reproduces what the reference's fixture checklist asks for: HTTP 400 error envelopes with
 ``OAuthException`` and ``WWW-Authenticate``, cursor paging and time-based paging (with
-``__paging_token`` and empty-valued params), token-bearing ``next`` links, an empty page that
-still has ``next``, short pages, usage headers (or none), gzip, ``facebook-api-version``,
-field expansion (``posts.since(T).limit(N){…}``, ``media.after(C).limit(N){…}``) and Business
+``__paging_token`` and empty-valued params), token-bearing ``next`` links (with the
+``appsecret_proof`` when one was sent), an empty page that still has ``next``, short pages,
+usage headers (or none), gzip, ``facebook-api-version``, field expansion
+(``posts.since(T).limit(N){…}``, ``video_reels…``, ``media.after(C).limit(N){…}``), Business
 Discovery with nested cursor paging and 110/2207013 for unknown or personal accounts.
+
+It refuses what Graph refuses: fields a node does not have, unknown edges, a wrong or missing
+``appsecret_proof`` when the app requires one, another organisation's Page read with a user
+token but no proof, and throttles by their scope: the app (4), the user (17, 613), or one Page
+or account (32, 80001–80014, named in ``x-business-use-case-usage``).
 
     python -m monitor.fakes.graph --port 8081 --spec graph.json
 """
@@ -14,47 +20,67 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import dataclasses
 import json
 import signal
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from aiohttp import web
 
-Behaviour = Literal[
-    "ok", "token_expired", "throttled", "not_found", "ppca_missing", "server_error", "malformed"
-]
-DEFAULT_TOKEN = "fake-graph-token"  # noqa: S105 - the fake's own test token
-DEFAULT_VERSION = "v26.0"
-_POST_EDGES = ("posts", "published_posts", "feed")
-_MEDIA_TYPES = ("IMAGE", "CAROUSEL_ALBUM", "IMAGE", "VIDEO")
-_PPCA_MESSAGE = (
-    "(#100) Object does not exist, cannot be loaded due to missing permission or reviewable "
-    "feature, or does not support this operation. This endpoint requires the "
-    "'pages_read_engagement' permission or the 'Page Public Content Access' feature or the "
-    "'Page Public Metadata Access' feature. Refer to "
-    "https://developers.facebook.com/docs/apps/review/login-permissions#manage-pages, "
-    "https://developers.facebook.com/docs/apps/review/feature#reference-PAGES_ACCESS and "
-    "https://developers.facebook.com/docs/apps/review/feature#page-public-metadata-access "
-    "for details."
+from monitor.fakes._graph_wire import (
+    APP_THROTTLES,
+    BLOCKED_MESSAGE,
+    DEFAULT_APP_ID,
+    DEFAULT_TOKEN,
+    DEFAULT_VERSION,
+    POST_EDGES,
+    PPCA_MESSAGE,
+    PPCA_PROOF_MESSAGE,
+    PROOF_INVALID_MESSAGE,
+    PROOF_REQUIRED_MESSAGE,
+    REELS_EDGE,
+    THROTTLE_MESSAGES,
+    UNSUPPORTED_GET,
+    Field,
+    Item,
+    Slice,
+    appsecret_proof,
+    encode,
+    graph_time,
+    items,
+    page_of,
+    parse_fields,
+    throttle_message,
+    unknown_field,
+    usage_headers,
+    whole,
 )
-_THROTTLE_MESSAGES = {
-    4: "(#4) Application request limit reached",
-    17: "(#17) User request limit reached",
-    32: "(#32) Page request limit reached",
-    613: "(#613) Calls to this api have exceeded the rate limit.",
-}
+
+__all__ = ["DEFAULT_TOKEN", "AccountSpec", "GraphServer", "PageSpec", "load_spec", "parse_fields"]
+
+Behaviour = Literal[
+    "ok",
+    "token_expired",
+    "throttled",
+    "not_found",
+    "unsupported",
+    "ppca_missing",
+    "blocked",
+    "server_error",
+    "malformed",
+]
+_MEDIA_TYPES = ("IMAGE", "CAROUSEL_ALBUM", "IMAGE", "VIDEO")
+_SECRET_PARAMS = ("access_token", "appsecret_proof")
 
 
 @dataclass
 class PageSpec:
-    """A Facebook Page: identity, post history (any order) and how it behaves."""
+    """A Facebook Page: identity, post and Reel history (any order) and how it behaves."""
 
     id: str
     username: str | None = None
@@ -62,14 +88,16 @@ class PageSpec:
     followers: int | None = None  # followers_count; None leaves the field out
     fan_count: int | None = None
     posts: Sequence[datetime] = ()
-    paging: Literal["cursor", "time"] = "cursor"
+    reels: Sequence[datetime] = ()  # only in video_reels: the posts edges leave Reels out
+    paging: Literal["cursor", "time"] = "cursor"  # of the posts edges; video_reels uses cursors
     behaviour: Behaviour = "ok"
-    throttle_code: int = 4  # 4, 17, 32, 613 or 80001
+    throttle_code: int = 80001  # 32 or 80001–80014: this Page's own limit
     regain_minutes: int = 5  # estimated_time_to_regain_access while throttled
     ppca_code: int = 100  # 100 (long PPCA message) or 10
-    usage: int | None = 7  # percent reported in usage headers; None sends none
+    usage: int | None = 7  # this Page's percent in x-business-use-case-usage; None sends none
     empty_page_after: int | None = None  # after this many pages, an empty page that has next
     short_pages: bool = False  # pages hold limit-1 posts: short, but not the end
+    managed: bool = True  # False: another organisation's Page, read through PPCA
 
 
 @dataclass
@@ -87,7 +115,7 @@ class AccountSpec:
     regain_minutes: int = 5
     ppca_code: int = 10
     usage: int | None = 3
-    empty_page_after: int | None = None  # own /media paging only
+    empty_page_after: int | None = None  # own /media and nested Business Discovery paging
     short_pages: bool = False
 
 
@@ -102,75 +130,12 @@ class LoggedRequest:
         return next((v for k, v in self.query if k == name), None)
 
 
-@dataclass
-class _Field:
-    name: str
-    mods: dict[str, str] = field(default_factory=dict)
-    sub: list[_Field] = field(default_factory=list)
+class _Refused(Exception):
+    """A request Graph would answer with an error; carries the response."""
 
-
-def parse_fields(text: str) -> list[_Field]:
-    """Graph's ``fields`` syntax: ``a,b.limit(2).since(9){c,d{e}}``."""
-    result = []
-    for part in _split(text, ","):
-        head, _, rest = part.partition("{")
-        sub = parse_fields(rest[:-1]) if rest.endswith("}") else []
-        name, *mods = _split(head.strip(), ".")
-        modifiers = {}
-        for mod in mods:
-            key, _, value = mod.partition("(")
-            modifiers[key] = value.removesuffix(")")
-        result.append(_Field(name, modifiers, sub))
-    return [f for f in result if f.name]
-
-
-def _split(text: str, sep: str) -> list[str]:
-    parts: list[str] = []
-    current: list[str] = []
-    depth = 0
-    for char in text:
-        depth += char in "({"
-        depth -= char in ")}"
-        if char == sep and depth == 0:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current))
-    return parts
-
-
-def _encode(state: Mapping[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode()
-
-
-def _decode(cursor: str | None) -> dict[str, Any]:
-    if not cursor:
-        return {}
-    try:
-        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _int(value: str | None) -> int | None:
-    return int(value) if value and value.lstrip("-").isdigit() else None
-
-
-def _graph_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
-
-
-def _items(prefix: str, times: Sequence[datetime]) -> list[tuple[str, datetime]]:
-    """Stable ids for a history, newest first: ``{prefix}{unix*100+n}``."""
-    seen: Counter[int] = Counter()
-    items = []
-    for when in sorted(times):
-        second = int(when.timestamp())
-        items.append((f"{prefix}{second * 100 + seen[second]}", when))
-        seen[second] += 1
-    return items[::-1]
+    def __init__(self, response: web.Response) -> None:
+        super().__init__("refused")
+        self.response = response
 
 
 class GraphServer:
@@ -182,14 +147,24 @@ class GraphServer:
         accounts: Sequence[AccountSpec] = (),
         *,
         access_token: str = DEFAULT_TOKEN,
+        app_id: str = DEFAULT_APP_ID,
+        app_secret: str | None = None,
+        require_proof: bool = False,
+        app_usage: int | None = None,
         served_version: str | None = None,
     ) -> None:
         self.pages = list(pages)
         self.accounts = list(accounts)
-        self.access_token = access_token
+        self.access_token = access_token  # the user (or Page, system-user) token
+        self.app_id = app_id
+        self.app_secret = app_secret  # enables the app token "{app_id}|{app_secret}"
+        self.require_proof = require_proof  # the app's "Require App Secret" setting
+        self.app_usage = app_usage  # percent in x-app-usage; None sends none
+        self.throttled: int | None = None  # 4 (the app) or 17/613 (the user): refuse every call
         self.served_version = served_version  # facebook-api-version, if not the requested one
         self.requests: list[LoggedRequest] = []
         self.duplicate_tokens = 0
+        self.duplicate_proofs = 0
         self._runner: web.AppRunner | None = None
         self.base_url = ""
 
@@ -233,22 +208,24 @@ class GraphServer:
     def reset_log(self) -> None:
         self.requests.clear()
         self.duplicate_tokens = 0
+        self.duplicate_proofs = 0
 
     # -- dispatch --------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(LoggedRequest(request.path, tuple(request.query.items())))
-        tokens = request.query.getall("access_token", [])
-        self.duplicate_tokens += len(tokens) > 1
+        try:
+            return self._dispatch(request)
+        except _Refused as refused:
+            return refused.response
+
+    def _dispatch(self, request: web.Request) -> web.Response:
+        app_token = self._authenticate(request)
+        if self.throttled is not None:
+            raise _Refused(self._app_throttle(request, self.throttled))
         parts = [p for p in request.path.split("/") if p]
         if parts and parts[0].startswith("v") and parts[0][1:2].isdigit():
             parts = parts[1:]
-        if not tokens:
-            return self._error(
-                request, 104, "An access token is required to request this resource."
-            )
-        if tokens[0] != self.access_token:
-            return self._error(request, 190, "Invalid OAuth access token.", www="invalid_token")
         if not parts or len(parts) > 2:
             return self._error(request, 100, "Unsupported get request.")
         node, edge = parts[0], (parts[1] if len(parts) == 2 else None)
@@ -257,163 +234,215 @@ class GraphServer:
             return self._instagram(request, account, edge)
         page = next((p for p in self.pages if node in (p.id, p.username)), None)
         if page is None and node.isdigit():
-            return self._error(
-                request,
-                100,
-                f"Unsupported get request. Object with ID '{node}' does not exist, cannot be "
-                "loaded due to missing permissions, or does not support this operation.",
-                subcode=33,
-            )
+            message = UNSUPPORTED_GET.format(node=node)
+            return self._error(request, 100, message, subcode=33, kind="GraphMethodException")
         if page is None:
             message = f"(#803) Some of the aliases you requested do not exist: {node}"
             return self._error(request, 803, message, www="not_found")
+        if not page.managed and not app_token and "appsecret_proof" not in request.query:
+            # another organisation's Page: PPCA "requires either app secret proof or an app token"
+            return self._error(request, 100, PPCA_PROOF_MESSAGE)
         return self._facebook(request, page, edge)
+
+    def _authenticate(self, request: web.Request) -> bool:
+        """Check the token and proof; True for an app token (``{app-id}|{app-secret}``)."""
+        tokens = request.query.getall("access_token", [])
+        proofs = request.query.getall("appsecret_proof", [])
+        self.duplicate_tokens += len(tokens) > 1
+        self.duplicate_proofs += len(proofs) > 1
+        if not tokens:
+            message = "An access token is required to request this resource."
+            raise _Refused(self._error(request, 104, message))
+        token = tokens[0]
+        app_token = self.app_secret is not None and token == f"{self.app_id}|{self.app_secret}"
+        if not app_token and token != self.access_token:
+            www = "invalid_token"
+            raise _Refused(self._error(request, 190, "Invalid OAuth access token.", www=www))
+        if proofs and (
+            self.app_secret is None or proofs[0] != appsecret_proof(self.app_secret, token)
+        ):
+            raise _Refused(
+                self._error(request, 100, PROOF_INVALID_MESSAGE, kind="GraphMethodException")
+            )
+        if not proofs and self.require_proof and not app_token:
+            raise _Refused(
+                self._error(request, 100, PROOF_REQUIRED_MESSAGE, kind="GraphMethodException")
+            )
+        return app_token
 
     # -- Facebook --------------------------------------------------------------------------
 
     def _facebook(self, request: web.Request, page: PageSpec, edge: str | None) -> web.Response:
-        trouble = self._behaviour(request, page, "pages")
-        if trouble is not None:
-            return trouble
-        usage = self._usage(page.id, "pages", page.usage)
+        self._behaviour(request, page, page.id, "pages")
+        usage = self._usage({page.id: ("pages", page.usage)})
         query = request.query
         if edge is not None:
-            if edge not in _POST_EDGES:
-                return self._error(request, 100, f"(#100) Unknown edge: {edge}")
-            fields = [f.name for f in parse_fields(query.get("fields", "id,created_time"))]
-            params = {k: v for k, v in query.items() if k != "access_token"}
-            posts = self._posts(request, page, edge, params, fields)
-            return self._json(request, posts, usage)
+            if edge not in (*POST_EDGES, REELS_EDGE):
+                # Graph: code 2500 "Unknown path components" for an edge a node does not have
+                return self._error(request, 2500, f"Unknown path components: /{edge}")
+            fields = self._checked(request, query.get("fields", "id,created_time"), edge)
+            params = {k: v for k, v in query.items() if k not in _SECRET_PARAMS}
+            return self._json(request, self._listing(request, page, edge, params, fields), usage)
+        requested = parse_fields(query.get("fields", "id,name"))
+        if (refusal := unknown_field(requested, "Page")) is not None:
+            return self._error(request, 100, refusal)
         body: dict[str, Any] = {}
-        for f in parse_fields(query.get("fields", "id,name")):
-            if f.name in _POST_EDGES:
-                params = {k: v for k, v in f.mods.items() if k in ("limit", "since", "until")}
-                params["fields"] = ",".join(s.name for s in f.sub) or "id,created_time"
-                sub = [s.name for s in f.sub] or ["id", "created_time"]
-                posts = self._posts(request, page, f.name, params, sub)
-                if posts["data"] or "next" in posts.get("paging", {}):
-                    body[f.name] = posts
-            else:
-                value = {
-                    "id": page.id,
-                    "name": page.name,
-                    "username": page.username,
-                    "link": f"https://www.facebook.com/{page.username or page.id}/",
-                    "followers_count": page.followers,
-                    "fan_count": page.fan_count,
-                }.get(f.name)
-                if value is not None:
-                    body[f.name] = value
+        for f in requested:
+            if f.name in (*POST_EDGES, REELS_EDGE):
+                sub = ",".join(s.name for s in f.sub) or "id,created_time"
+                names = self._checked(request, sub, f.name)
+                params = {
+                    k: v for k, v in f.mods.items() if k in ("limit", "since", "until", "after")
+                }
+                params["fields"] = sub
+                listing = self._listing(request, page, f.name, params, names)
+                if listing["data"] or "next" in listing.get("paging", {}):
+                    body[f.name] = listing  # an edge with nothing in range is left out
+                continue
+            value = {
+                "id": page.id,
+                "name": page.name,
+                "username": page.username,
+                "link": f"https://www.facebook.com/{page.username or page.id}/",
+                "followers_count": page.followers,
+                "fan_count": page.fan_count,
+            }.get(f.name)
+            if value is not None:
+                body[f.name] = value
         body["id"] = page.id
         return self._json(request, body, usage)
 
-    def _posts(
+    def _checked(self, request: web.Request, fields: str, edge: str) -> list[str]:
+        parsed = parse_fields(fields)
+        refusal = unknown_field(parsed, "Video" if edge == REELS_EDGE else "PagePost")
+        if refusal is not None:
+            raise _Refused(self._error(request, 100, refusal))
+        return [f.name for f in parsed]
+
+    def _listing(
         self,
         request: web.Request,
         page: PageSpec,
         edge: str,
-        params: dict[str, str],
+        params: Mapping[str, str],
         fields: list[str],
     ) -> dict[str, Any]:
-        limit = max(1, min(100, _int(params.get("limit")) or 25))
-        size = limit - 1 if page.short_pages and limit > 1 else limit
-        since, until = _int(params.get("since")), _int(params.get("until"))
-        items = [
-            (post_id, when)
-            for post_id, when in _items(f"{page.id}_", page.posts)
-            if (since is None or when.timestamp() >= since)
-            and (until is None or when.timestamp() <= until)
+        limit = max(1, min(100, whole(params.get("limit")) or 25))
+        since, until = whole(params.get("since")), whole(params.get("until"))
+        reels = edge == REELS_EDGE
+        history = items("", page.reels) if reels else items(f"{page.id}_", page.posts)
+        listing = [
+            item
+            for item in history
+            if (since is None or item.at.timestamp() >= since)
+            and (until is None or item.at.timestamp() <= until)
         ]
-        time_based = page.paging == "time"
-        state = _decode(params.get("__paging_token" if time_based else "after"))
-        if time_based and "id" in state:
-            ids = [i for i, _ in items]
-            start = ids.index(state["id"]) + 1 if state["id"] in ids else 0
-        else:
-            start = int(state.get("o", 0))
-        served, empty_done = int(state.get("n", 0)), bool(state.get("e", False))
-        if page.empty_page_after == served and not empty_done and start < len(items):
-            chunk, empty_done = [], True
-        else:
-            chunk, served = items[start : start + size], served + 1
-        end = start + len(chunk)
-        data = [self._post(post_id, when, fields) for post_id, when in chunk]
-        more = end < len(items)
-        base = f"{self.base_url}/{self._version(request)}/{page.id}/{edge}"
-        token = quote(request.query.get("access_token", ""), safe="")
-        paging: dict[str, Any] = {}
-        if time_based and items:
-            # an empty page points just past the last post served (or at the top)
-            last_id, last_at = (
-                chunk[-1] if chunk else items[start - 1] if start else ("", items[0][1])
+        if not listing:
+            return {"data": []}
+        time_based = page.paging == "time" and not reels
+        cursor = params.get("__paging_token" if time_based else "after")
+        part = page_of(
+            listing, cursor, limit, short=page.short_pages, empty_after=page.empty_page_after
+        )
+        data = [self._item(item, fields, reels) for item in part.chunk]
+        path = f"{page.id}/{edge}"
+        if time_based:
+            return {
+                "data": data,
+                "paging": self._time_paging(
+                    request, path, part, listing=listing, fields=",".join(fields)
+                ),
+            }
+        after = encode(part.after)
+        first = part.chunk[0].serial if part.chunk else part.after.get("k", 0)
+        paging: dict[str, Any] = {"cursors": {"before": encode({"k": first + 1}), "after": after}}
+        kept = [(k, v) for k, v in params.items() if k not in ("after", "before", "pretty")]
+        if part.more:
+            paging["next"] = self._link(request, path, [*kept, ("pretty", "0"), ("after", after)])
+        if part.start:
+            before = encode({"k": first + 1})
+            paging["previous"] = self._link(
+                request, path, [*kept, ("pretty", "0"), ("before", before)]
             )
-            last_ts = int(last_at.timestamp())
-            cursor = _encode({"id": last_id, "n": served, "e": empty_done})
-            common = f"?access_token={token}&pretty=0&fields={quote(','.join(fields))}"
-            if start:
-                first_ts = int(chunk[0][1].timestamp()) if chunk else last_ts
-                paging["previous"] = (
-                    f"{base}{common}&limit={limit}&__previous=1&since={first_ts}&until"
-                    f"&__paging_token={cursor}"
-                )
-            if more:
-                paging["next"] = (
-                    f"{base}{common}&limit={limit}&until={last_ts}&since"
-                    f"&__paging_token={cursor}&__previous"
-                )
-        else:
-            after = _encode({"o": end, "n": served, "e": empty_done})
-            paging["cursors"] = {"before": _encode({"o": start}), "after": after}
-            kept = [(k, v) for k, v in params.items() if k not in ("after", "before", "pretty")]
-            query = urlencode([("access_token", request.query.get("access_token", "")), *kept])
-            if more:
-                paging["next"] = f"{base}?{query}&pretty=0&after={after}"
-            if start:
-                paging["previous"] = f"{base}?{query}&pretty=0&before={_encode({'o': start})}"
-        return {"data": data, "paging": paging} if paging else {"data": data}
+        return {"data": data, "paging": paging}
+
+    def _time_paging(
+        self, request: web.Request, path: str, part: Slice, *, listing: list[Item], fields: str
+    ) -> dict[str, str]:
+        """``until``/``__paging_token`` links with Graph's empty-valued params (§1.5)."""
+        last = (
+            part.chunk[-1] if part.chunk else listing[part.start - 1] if part.start else listing[0]
+        )
+        last_ts = int(last.at.timestamp())
+        token = encode(part.after)
+        limit = str(part.limit)
+        common: list[tuple[str, str | None]] = [
+            ("pretty", "0"),
+            ("fields", fields),
+            ("limit", limit),
+        ]
+        paging = {}
+        if part.start:
+            first_ts = int(part.chunk[0].at.timestamp()) if part.chunk else last_ts
+            back = [("__previous", "1"), ("since", str(first_ts)), ("until", None)]
+            paging["previous"] = self._link(
+                request, path, [*common, *back, ("__paging_token", token)]
+            )
+        if part.more:
+            ahead = [("until", str(last_ts)), ("since", None), ("__paging_token", token)]
+            paging["next"] = self._link(request, path, [*common, *ahead, ("__previous", None)])
+        return paging
 
     @staticmethod
-    def _post(post_id: str, when: datetime, fields: list[str]) -> dict[str, Any]:
-        post: dict[str, Any] = {"id": post_id}
-        serial = int(post_id.rsplit("_", 1)[-1])
+    def _item(item: Item, fields: list[str], reel: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {"id": item.id}
         if "created_time" in fields:
-            post["created_time"] = _graph_time(when)
+            body["created_time"] = graph_time(item.at)
         if "updated_time" in fields:
-            post["updated_time"] = _graph_time(when)
-        if "message" in fields and serial % 3:  # every third post is photo-only: no message
-            post["message"] = f"Bericht {serial}"
+            body["updated_time"] = graph_time(item.at)
+        if "message" in fields and item.serial % 3:  # every third post is photo-only
+            body["message"] = f"Bericht {item.serial}"
         if "permalink_url" in fields:
-            page_id, _, story = post_id.partition("_")
-            post["permalink_url"] = f"https://www.facebook.com/{page_id}/posts/{story}/"
-        return post
+            page_id, _, story = item.id.partition("_")
+            body["permalink_url"] = (
+                f"https://www.facebook.com/reel/{item.id}/"
+                if reel
+                else f"https://www.facebook.com/{page_id}/posts/{story}/"
+            )
+        return body
 
     # -- Instagram -------------------------------------------------------------------------
 
     def _instagram(
         self, request: web.Request, account: AccountSpec, edge: str | None
     ) -> web.Response:
-        trouble = self._behaviour(request, account, "instagram")
-        if trouble is not None:
-            return trouble
-        usage = self._usage(account.id, "instagram", account.usage)
+        self._behaviour(request, account, account.id, "instagram")
+        usage = self._usage({account.id: ("instagram", account.usage)})
         query = request.query
         if edge == "media":
-            fields = [f.name for f in parse_fields(query.get("fields", "id"))]
-            params = {k: v for k, v in query.items() if k != "access_token"}
-            return self._json(request, self._media(request, account, params, fields, True), usage)
+            fields = parse_fields(query.get("fields", "id"))
+            if (refusal := unknown_field(fields, "IGMedia")) is not None:
+                return self._error(request, 100, refusal)
+            params = {k: v for k, v in query.items() if k not in _SECRET_PARAMS}
+            names = [f.name for f in fields]
+            return self._json(request, self._media(request, account, params, names, True), usage)
         if edge is not None:
-            return self._error(request, 100, f"(#100) Unknown edge: {edge}")
+            return self._error(request, 2500, f"Unknown path components: /{edge}")
+        requested = parse_fields(query.get("fields", "id"))
+        if (refusal := unknown_field(requested, "IGUser")) is not None:
+            return self._error(request, 100, refusal)
         body: dict[str, Any] = {}
-        for f in parse_fields(query.get("fields", "id")):
+        for f in requested:
             if f.name == "business_discovery":
                 target = next(
                     (a for a in self.accounts if a.username == f.mods.get("username")), None
                 )
                 if target is None or not target.professional:
                     return self._error(request, 110, "Invalid user id", subcode=2207013)
-                trouble = self._behaviour(request, target, "instagram")
-                if trouble is not None:
-                    return trouble
+                # Business Discovery counts against the account that asks (reference §2.5)
+                self._behaviour(request, target, account.id, "instagram")
+                if (refusal := unknown_field(f.sub, "IGUser")) is not None:
+                    return self._error(request, 100, refusal)
                 body[f.name] = self._account(request, target, f.sub, own=False)
             else:
                 body.update(self._account(request, account, [f], own=True))
@@ -421,7 +450,7 @@ class GraphServer:
         return self._json(request, body, usage)
 
     def _account(
-        self, request: web.Request, account: AccountSpec, fields: list[_Field], *, own: bool
+        self, request: web.Request, account: AccountSpec, fields: list[Field], *, own: bool
     ) -> dict[str, Any]:
         values = {
             "id": account.id,
@@ -433,6 +462,8 @@ class GraphServer:
         body: dict[str, Any] = {}
         for f in fields:
             if f.name == "media":
+                if (refusal := unknown_field(f.sub, "IGMedia")) is not None:
+                    raise _Refused(self._error(request, 100, refusal))
                 params = {k: v for k, v in f.mods.items() if k in ("limit", "after", "before")}
                 params["fields"] = ",".join(s.name for s in f.sub) or "id"
                 sub = [s.name for s in f.sub] or ["id"]
@@ -450,53 +481,57 @@ class GraphServer:
         fields: list[str],
         with_links: bool,
     ) -> dict[str, Any]:
-        limit = max(1, min(100, _int(params.get("limit")) or 25))
-        size = limit - 1 if account.short_pages and limit > 1 else limit
-        items = _items("17", account.media)
-        state = _decode(params.get("after"))
-        start, served = int(state.get("o", 0)), int(state.get("n", 0))
-        empty_done = bool(state.get("e", False))
-        if (
-            with_links
-            and account.empty_page_after == served
-            and not empty_done
-            and start < len(items)
-        ):
-            chunk, empty_done = [], True
-        else:
-            chunk, served = items[start : start + size], served + 1
-        end = start + len(chunk)
+        limit = max(1, min(100, whole(params.get("limit")) or 25))
+        listing = items("17", account.media)
+        if not listing:
+            return {"data": []}
+        part = page_of(
+            listing,
+            params.get("after"),
+            limit,
+            short=account.short_pages,
+            empty_after=account.empty_page_after,
+        )
         data = []
-        for media_id, when in chunk:
-            media: dict[str, Any] = {"id": media_id}
+        for item in part.chunk:
+            media: dict[str, Any] = {"id": item.id}
             if "timestamp" in fields:
-                media["timestamp"] = _graph_time(when)
+                media["timestamp"] = graph_time(item.at)
             if "media_type" in fields:
-                media["media_type"] = _MEDIA_TYPES[int(media_id) % len(_MEDIA_TYPES)]
+                media["media_type"] = _MEDIA_TYPES[item.serial % len(_MEDIA_TYPES)]
             if "permalink" in fields:
-                media["permalink"] = f"https://www.instagram.com/p/{media_id[-11:]}/"
+                media["permalink"] = f"https://www.instagram.com/p/{item.id[-11:]}/"
             data.append(media)
-        more = end < len(items)
         cursors: dict[str, str] = {}
-        if start:
-            cursors["before"] = _encode({"o": start})
-        if more or with_links:  # nested paging: the last page has no after-cursor
-            cursors["after"] = _encode({"o": end, "n": served, "e": empty_done})
+        if part.start:
+            cursors["before"] = encode({"k": (part.chunk[0].serial if part.chunk else 0) + 1})
+        # nested paging has cursors only, no next link, and its last page no after-cursor
+        # (python-facebook's discovery fixtures); an empty page that is not the last has one
+        if part.more or with_links:
+            cursors["after"] = encode(part.after)
         paging: dict[str, Any] = {"cursors": cursors}
-        if with_links and more:
+        if with_links and part.more:
             kept = [(k, v) for k, v in params.items() if k not in ("after", "before", "pretty")]
-            query = urlencode([("access_token", request.query.get("access_token", "")), *kept])
-            link = f"{self.base_url}/{self._version(request)}/{account.id}/media"
-            paging["next"] = f"{link}?{query}&pretty=0&after={cursors['after']}"
+            paging["next"] = self._link(
+                request,
+                f"{account.id}/media",
+                [*kept, ("pretty", "0"), ("after", cursors["after"])],
+            )
         return {"data": data, "paging": paging}
 
     # -- responses -------------------------------------------------------------------------
 
     def _behaviour(
-        self, request: web.Request, spec: PageSpec | AccountSpec, usage_type: str
-    ) -> web.Response | None:
+        self, request: web.Request, spec: PageSpec | AccountSpec, bucket: str, kind: str
+    ) -> None:
+        """Refuse the request the way ``spec`` misbehaves; ``bucket`` is the object it counts on."""
         if spec.behaviour == "ok":
-            return None
+            return
+        raise _Refused(self._misbehaviour(request, spec, bucket, kind))
+
+    def _misbehaviour(
+        self, request: web.Request, spec: PageSpec | AccountSpec, bucket: str, kind: str
+    ) -> web.Response:
         if spec.behaviour == "token_expired":
             return self._error(
                 request,
@@ -507,39 +542,55 @@ class GraphServer:
                 www="invalid_token",
             )
         if spec.behaviour == "throttled":
-            code = spec.throttle_code
-            account_kind = "Page" if usage_type == "pages" else "Instagram"
-            message = _THROTTLE_MESSAGES.get(
-                code,
-                f"(#{code}) There have been too many calls to this {account_kind} account. "
-                "Wait a bit and try again.",
+            # one object's own limit: named, with its regain time, in the BUC header (§1.10)
+            message = throttle_message(
+                spec.throttle_code, "Page" if kind == "pages" else "Instagram"
             )
-            entry = {"type": usage_type, "call_count": 100, "total_cputime": 24}
-            entry |= {"total_time": 51, "estimated_time_to_regain_access": spec.regain_minutes}
-            headers = {
-                "x-app-usage": json.dumps(
-                    {"call_count": 100, "total_cputime": 8, "total_time": 12}
-                ),
-                "x-business-use-case-usage": json.dumps({spec.id: [entry]}),
-            }
-            return self._error(request, code, message, headers=headers)
+            headers = usage_headers(self.app_usage, {bucket: (kind, 100)}, spec.regain_minutes)
+            return self._error(request, spec.throttle_code, message, headers=headers)
         if spec.behaviour == "not_found":
-            if usage_type == "instagram":
+            if kind == "instagram":
                 return self._error(request, 110, "Invalid user id", subcode=2207013)
             name = spec.username or spec.id
             message = f"(#803) Some of the aliases you requested do not exist: {name}"
             return self._error(request, 803, message, www="not_found")
+        if spec.behaviour == "unsupported":
+            message = UNSUPPORTED_GET.format(node=spec.id)
+            return self._error(request, 100, message, subcode=33, kind="GraphMethodException")
         if spec.behaviour == "ppca_missing":
             if spec.ppca_code == 10:
                 message = "(#10) Application does not have permission for this action"
                 return self._error(request, 10, message)
-            return self._error(request, 100, _PPCA_MESSAGE)
+            return self._error(request, 100, PPCA_MESSAGE)
+        if spec.behaviour == "blocked":
+            return self._error(request, 368, BLOCKED_MESSAGE)
         if spec.behaviour == "server_error":
             message = "An unexpected error has occurred. Please retry your request later."
             return self._error(request, 2, message, status=500, transient=True)
         html = "<!DOCTYPE html><html><head><title>Error</title></head><body>Sorry, something went wrong.</body></html>"  # noqa: E501
         response = web.Response(text=html, content_type="text/html", charset="utf-8")
         return self._finish(request, response)
+
+    def _app_throttle(self, request: web.Request, code: int) -> web.Response:
+        """The app (4: x-app-usage at 100) or the user (17, 613) is throttled: every call fails."""
+        percent = 100 if code in APP_THROTTLES else self.app_usage
+        message = THROTTLE_MESSAGES.get(code, f"(#{code}) Request limit reached")
+        return self._error(request, code, message, headers=usage_headers(percent, {}))
+
+    def _usage(self, objects: Mapping[str, tuple[str, int | None]]) -> dict[str, str]:
+        known = {k: (kind, p) for k, (kind, p) in objects.items() if p is not None}
+        return usage_headers(self.app_usage, known)
+
+    def _link(
+        self, request: web.Request, path: str, params: Sequence[tuple[str, str | None]]
+    ) -> str:
+        """A paging link as Graph writes it: the caller's token (and proof) embedded (§1.4)."""
+        secrets = [(k, request.query[k]) for k in _SECRET_PARAMS if k in request.query]
+        query = "&".join(
+            quote(k, safe="") if v is None else f"{quote(k, safe='')}={quote(v, safe='')}"
+            for k, v in [*secrets, *params]
+        )
+        return f"{self.base_url}/{self._version(request)}/{path}?{query}"
 
     def _error(
         self,
@@ -550,10 +601,11 @@ class GraphServer:
         subcode: int | None = None,
         status: int = 400,
         www: str = "invalid_request",
+        kind: str = "OAuthException",
         headers: Mapping[str, str] | None = None,
         transient: bool = False,
     ) -> web.Response:
-        error: dict[str, Any] = {"message": message, "type": "OAuthException", "code": code}
+        error: dict[str, Any] = {"message": message, "type": kind, "code": code}
         if subcode is not None:
             error["error_subcode"] = subcode
         if transient:
@@ -581,17 +633,6 @@ class GraphServer:
         return response
 
     @staticmethod
-    def _usage(object_id: str, usage_type: str, percent: int | None) -> dict[str, str]:
-        if percent is None:
-            return {}  # headers appear only once enough calls were made
-        flat = {"call_count": percent, "total_cputime": percent // 2, "total_time": percent // 2}
-        entry = {"type": usage_type, **flat, "estimated_time_to_regain_access": 0}
-        return {
-            "x-app-usage": json.dumps(flat),
-            "x-business-use-case-usage": json.dumps({object_id: [entry]}),
-        }
-
-    @staticmethod
     def _version(request: web.Request) -> str:
         first = request.path.lstrip("/").split("/", 1)[0]
         return first if first.startswith("v") and first[1:2].isdigit() else DEFAULT_VERSION
@@ -611,10 +652,24 @@ def history(value: object, now: datetime) -> list[datetime]:
     return []
 
 
+_SERVER_KEYS = (
+    "access_token",
+    "app_id",
+    "app_secret",
+    "require_proof",
+    "app_usage",
+    "served_version",
+)
+
+
 def load_spec(spec: Mapping[str, Any], now: datetime) -> GraphServer:
-    """A server from a JSON spec: ``{"access_token", "pages": [...], "accounts": [...]}``."""
+    """A server from a JSON spec: ``{"access_token", "app_secret", "pages": [...], …}``."""
     pages = [
-        PageSpec(**{k: v for k, v in p.items() if k != "posts"}, posts=history(p.get("posts"), now))
+        PageSpec(
+            **{k: v for k, v in p.items() if k not in ("posts", "reels")},
+            posts=history(p.get("posts"), now),
+            reels=history(p.get("reels"), now),
+        )
         for p in spec.get("pages", [])
     ]
     accounts = [
@@ -624,12 +679,7 @@ def load_spec(spec: Mapping[str, Any], now: datetime) -> GraphServer:
         )
         for a in spec.get("accounts", [])
     ]
-    return GraphServer(
-        pages,
-        accounts,
-        access_token=spec.get("access_token", DEFAULT_TOKEN),
-        served_version=spec.get("served_version"),
-    )
+    return GraphServer(pages, accounts, **{k: spec[k] for k in _SERVER_KEYS if k in spec})
 
 
 async def _serve(server: GraphServer, host: str, port: int) -> None:

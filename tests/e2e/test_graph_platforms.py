@@ -1,11 +1,14 @@
 """Facebook and Instagram end to end: the real daemon against the fake Graph API.
 
-Every state and every failure reason, and the access token nowhere it must not be; nor the
-credentials and signature of a feed read alongside them.
+Every state and every failure reason, the access token and app secret nowhere they must not
+be (nor the credentials and signature of a feed read alongside them), and a throttled Page
+holding back that Page only.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +25,8 @@ NOW = datetime.now(UTC)
 TOKEN = "EAAGm0PX4ZCpsBAKtestTOKENthatMustNeverLeak123"
 FEED_PASSWORD = "feedPASSWORDthatMustNeverLeak"
 FEED_SIGNATURE = "feedSIGNATUREthatMustNeverLeak"
+APP_SECRET = "9c1d2e3f4a5b6c7d8e9fa0b1c2d3e4f5"
+PROOF = hmac.new(APP_SECRET.encode(), TOKEN.encode(), hashlib.sha256).hexdigest()
 OWN_ACCOUNT = "17841400000000001"
 
 
@@ -32,8 +37,7 @@ def every(days: float, count: int, newest_days_ago: float) -> list[datetime]:
 QUIET = every(1, 30, 5)  # posted daily, then five days of silence: > 3 × its usual gap
 BELOW_TARGET = every(20, 6, 8)  # one post in the last 14 days against a target of two
 
-# handle: (spec, expected state, poll ok, error reason); the throttled Page comes last in the
-# configuration so the platform-wide pause it causes cannot hold back the others' first polls
+# handle: (spec, expected state, poll ok, error reason)
 PAGES: dict[str, tuple[PageSpec, str, bool, str | None]] = {
     "gemeenteactief": (
         PageSpec("1001", "gemeenteactief", "Gemeente Actief", 5120, posts=every(3, 30, 1)),
@@ -72,6 +76,18 @@ PAGES: dict[str, tuple[PageSpec, str, bool, str | None]] = {
     "gemeentegeparkeerd": (
         PageSpec("1008", "gemeentegeparkeerd", posts=every(7, 5, 400)),
         "parked",
+        True,
+        None,
+    ),
+    "gemeentereels": (
+        PageSpec("1015", "gemeentereels", posts=every(7, 6, 60), reels=every(2, 30, 1)),
+        "active",  # stale by its posts alone: its Reels keep it active
+        True,
+        None,
+    ),
+    "gemeenteanders": (
+        PageSpec("1016", "gemeenteanders", posts=every(3, 20, 1), managed=False),
+        "active",  # another organisation's Page, read through PPCA with the proof
         True,
         None,
     ),
@@ -186,11 +202,13 @@ log_level = "debug"
 
 [platforms.facebook]
 access_token = "${{GRAPH_TOKEN}}"
+app_secret = "${{GRAPH_APP_SECRET}}"
 base_url = "{base}"
 concurrency = 8
 
 [platforms.instagram]
 access_token_file = "token.txt"
+app_secret_file = "app-secret.txt"
 account_id = "{OWN_ACCOUNT}"
 base_url = "{base}"
 
@@ -198,7 +216,24 @@ base_url = "{base}"
         + "\n".join(lines)
     )
     (tmp_path / "token.txt").write_text(TOKEN + "\n")
+    (tmp_path / "app-secret.txt").write_text(APP_SECRET + "\n")
     return path
+
+
+ENV = {"GRAPH_TOKEN": TOKEN, "GRAPH_APP_SECRET": APP_SECRET}
+SECRETS = (
+    ("token", TOKEN),
+    ("app secret", APP_SECRET),
+    ("proof", PROOF),
+    ("feed password", FEED_PASSWORD),
+    ("feed signature", FEED_SIGNATURE),
+)
+
+
+def paused_until(metrics: dict[str, list[tuple[dict[str, str], float]]], scope: str) -> float:
+    """Facebook's pause of ``scope`` as served (0 when there is none)."""
+    name = "channel_monitor_api_paused_until_timestamp_seconds"
+    return value(metrics, name, platform="facebook", scope=scope) or 0.0
 
 
 async def test_graph_channels_states_reasons_and_token_secrecy(tmp_path: Path) -> None:
@@ -206,11 +241,13 @@ async def test_graph_channels_states_reasons_and_token_secrecy(tmp_path: Path) -
         [spec for spec, *_ in PAGES.values()],
         [spec for spec, *_ in ACCOUNTS.values()],
         access_token=TOKEN,
+        app_secret=APP_SECRET,
+        require_proof=True,  # "Require App Secret": a request without the proof fails
     )
     base = await server.start()
     feeds = FeedServer({"/nieuws": FeedSpec(posts=every(2, 10, 1))})
     path = config(tmp_path, base, await feeds.start())
-    daemon = Daemon(path, env={"GRAPH_TOKEN": TOKEN}).start()
+    daemon = Daemon(path, env=ENV).start()
     try:
         await daemon.wait_ready()
 
@@ -245,11 +282,10 @@ async def test_graph_channels_states_reasons_and_token_secrecy(tmp_path: Path) -
         assert errors[("instagram", "auth")] == 1
         assert errors[("instagram", "not_found")] == 1
         assert value(metrics, "channel_monitor_followers", channel="gemeenteactief") == 5120
-        paused = value(
-            metrics, "channel_monitor_api_paused_until_timestamp_seconds", platform="facebook"
-        )
-        assert paused is not None and paused >= NOW.timestamp() + 29 * 60
+        assert paused_until(metrics, "object") >= NOW.timestamp() + 29 * 60
         assert server.duplicate_tokens == 0
+        assert server.duplicate_proofs == 0
+        assert all(r.param("appsecret_proof") == PROOF for r in server.requests)
 
         # the token is nowhere: not in what the daemon serves, logs, stores or prints
         served = [
@@ -257,9 +293,7 @@ async def test_graph_channels_states_reasons_and_token_secrecy(tmp_path: Path) -
             (await daemon.get("/api/channels")).text,
             (await daemon.get("/")).text,
         ]
-        status = cli(
-            "status", "--config", str(path), "--format", "json", env={"GRAPH_TOKEN": TOKEN}
-        )
+        status = cli("status", "--config", str(path), "--format", "json", env=ENV)
         assert status.returncode == 3, status.stderr  # some channels could not be polled
         assert json.loads(status.stdout)
     finally:
@@ -270,6 +304,7 @@ async def test_graph_channels_states_reasons_and_token_secrecy(tmp_path: Path) -
     assert "HTTP Request: GET" in log, "the daemon did not log requests at debug level"
     assert "access_token=***" in log
     assert "sig=***" in log and "//***@127.0.0.1" in log  # the feed's request, masked
+    assert "appsecret_proof=***" in log
     stored = b"".join(p.read_bytes() for p in tmp_path.glob("monitor.db*"))
     for where, text in [
         ("metrics", served[0]),
@@ -278,8 +313,67 @@ async def test_graph_channels_states_reasons_and_token_secrecy(tmp_path: Path) -
         ("status output", status.stdout + status.stderr),
         ("log", log),
     ]:
-        for secret in (TOKEN, FEED_PASSWORD, FEED_SIGNATURE):
-            assert secret not in text, f"{secret} leaked into the {where}"
-    for secret in (TOKEN, FEED_PASSWORD, FEED_SIGNATURE):
-        assert secret.encode() not in stored, f"{secret} leaked into the database"
+        for name, secret in SECRETS:
+            assert secret not in text, f"{name} leaked into the {where}"
+    for name, secret in SECRETS:
+        assert secret.encode() not in stored, f"{name} leaked into the database"
     assert "gemeenteverlopen" in served[1]  # the failing channels are there, tokenless
+
+
+async def test_a_throttled_page_leaves_the_other_pages_polled_on_time(tmp_path: Path) -> None:
+    pages = [
+        PageSpec("2001", "druk", behaviour="throttled", throttle_code=80001, regain_minutes=30),
+        PageSpec("2002", "rustig", posts=every(3, 10, 1)),
+        PageSpec("2003", "kalm", posts=every(4, 10, 2)),
+    ]
+    server = GraphServer(pages, access_token=TOKEN)
+    base = await server.start()
+    orgs = "".join(
+        f'[[organisation]]\nname = "Org {p.username}"\nfacebook = "{p.username}"\n' for p in pages
+    )
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"""
+[monitor]
+database = "sqlite:///{tmp_path}/monitor.db"
+poll_interval = "1s"
+jitter = "0s"
+
+[platforms.facebook]
+access_token = "{TOKEN}"
+base_url = "{base}"
+
+{orgs}"""
+    )
+    daemon = Daemon(path).start()
+    try:
+        await daemon.wait_ready()
+
+        async def last_polls() -> dict[str, float] | None:
+            metrics = await daemon.metrics()
+            found = {
+                labels["channel"]: v
+                for labels, v in metrics.get("channel_monitor_last_poll_timestamp_seconds", [])
+            }
+            return found if len(found) == 3 else None
+
+        first = await daemon.until(last_polls, 30, "every Page to be polled once")
+
+        async def others_polled_again() -> dict[str, float] | None:
+            now = await last_polls()
+            if now and all(now[h] >= first[h] + 2 for h in ("rustig", "kalm")):
+                return now
+            return None
+
+        later = await daemon.until(others_polled_again, 30, "the other Pages to be polled again")
+        assert later["druk"] == first["druk"], "the throttled Page was polled while paused"
+        assert server.count("/v26.0/druk") == 1
+        assert server.count("/v26.0/rustig") >= 3
+        metrics = await daemon.metrics()
+        assert paused_until(metrics, "object") >= NOW.timestamp() + 29 * 60
+        for scope in ("platform", "app", "token"):
+            assert paused_until(metrics, scope) == 0.0, f"facebook paused by {scope}"
+    finally:
+        daemon.stop()
+        await server.stop()
+    assert "pausing facebook:object:2001" in daemon.log
