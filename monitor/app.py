@@ -25,7 +25,7 @@ from monitor.config import ConfigError
 from monitor.http_client import build_client
 from monitor.jobs import Poller, PollReport, utcnow
 from monitor.leader import Leadership, leadership_for
-from monitor.metrics import ChannelCollector, Instruments
+from monitor.metrics import ChannelCollector, Instruments, PollingCollector
 from monitor.notify_job import event_feed, start_notifier
 from monitor.pacing import Pacing, shared_credentials
 from monitor.records import ChannelKey, DbCall
@@ -209,6 +209,7 @@ async def run_daemon(
             clock=clock,
             daily=lambda: runtime.db(runtime.store.prune_polls, clock() - POLL_RETENTION),
         )
+        runtime.registry.register(PollingCollector(scheduler.status))
         lock = leadership_for(settings.monitor.database, runtime.store.engine)
 
         async def ready() -> bool:
@@ -223,7 +224,7 @@ async def run_daemon(
         app = build_app(
             registry=runtime.registry,
             snapshot=runtime.snapshot,
-            live=lambda: scheduler.running,
+            live=scheduler.health,
             ready=ready,
             clock=clock,
             events=event_feed(runtime.store, runtime.db),

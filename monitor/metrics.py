@@ -19,12 +19,13 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from connectors.errors import ERROR_KINDS, safe_url
 from monitor import __version__, cadence
 from monitor.records import STORAGE_REASON
+from monitor.timetable import PollingStatus
 from monitor.views import ChannelView
 
 log = logging.getLogger("channel_monitor.metrics")
@@ -196,3 +197,33 @@ def _label_url(url: str | None) -> str:
         return safe_url(url) if url else ""
     except (httpx.InvalidURL, ValueError, TypeError):
         return ""
+
+
+class PollingCollector(Collector):
+    """The scheduler's heartbeat and watchdog limit (only while it polls) and clock steps."""
+
+    def __init__(self, status: Callable[[], PollingStatus]) -> None:
+        self._status = status
+
+    def collect(self) -> Iterator[Metric]:
+        status = self._status()
+        steps = CounterMetricFamily(
+            f"{PREFIX}_clock_steps",
+            "Wall-clock steps this daemon noticed (polls run on the monotonic clock regardless).",
+        )
+        steps.add_metric((), status.clock_steps)
+        yield steps
+        if not status.polling or status.last_completed is None:
+            return  # a standby polls nothing, so it has no heartbeat to report
+        yield GaugeMetricFamily(
+            f"{PREFIX}_last_poll_completed_timestamp_seconds",
+            "Unix time the newest poll of this daemon finished (before the first one, when it "
+            "began polling); exported while it polls.",
+            value=status.last_completed.timestamp(),
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_poll_stall_after_seconds",
+            "How late a due poll may finish before /healthz fails: max(3 x the shortest poll "
+            "interval, 15 minutes); exported while the daemon polls.",
+            value=status.stall_after.total_seconds(),
+        )

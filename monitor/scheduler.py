@@ -1,23 +1,36 @@
-"""One APScheduler interval job per channel, staggered, jittered, with backoff on failure."""
+"""Channel polls on the monotonic clock, staggered, jittered, with backoff on failure.
+
+APScheduler 3.x plans on the wall clock: ``AsyncIOScheduler`` sleeps ``next_run_time - now``
+seconds, so a wall clock stepped back a day sleeps a day, and a run time computed while the
+clock ran ahead is kept after it is set right. Channel polls therefore run from a loop of our own
+on the event loop's monotonic clock (``monitor.timetable``); APScheduler keeps the daily
+housekeeping, which is re-planned whenever the loop notices a step.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.jobs import Poller
+from monitor.jobs import Poller, PollReport
 from monitor.settings import ChannelSettings
+from monitor.timetable import ClockWatch, PollingStatus, Timetable
 
 log = logging.getLogger("channel_monitor.scheduler")
 
 START_SPREAD = timedelta(seconds=30)  # first polls after a start are spread over this at most
 RESUME_SPREAD = timedelta(seconds=30)  # polls resuming after a pause are spread over this
+MAX_DEFERRAL = timedelta(days=1)  # a platform's pause, read off the wall clock, at most
+CLOCK_CHECK = 5.0  # seconds: the loop wakes at least this often to look for clock steps
+HOUSEKEEPING_DELAY = timedelta(minutes=10)  # after a start or a clock step
 
 
 class PollScheduler:
@@ -30,6 +43,7 @@ class PollScheduler:
         *,
         jitter: timedelta,
         clock: Callable[[], datetime],
+        monotonic: Callable[[], float] = time.monotonic,
         last_polls: dict[int, datetime] | None = None,
         daily: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
@@ -37,21 +51,32 @@ class PollScheduler:
         self._channels = {channel_id: channel for channel, channel_id in channels}
         self._jitter = jitter
         self._clock = clock
+        self._monotonic = monotonic
         self._last_polls = last_polls or {}
         self._daily = daily
         self._scheduler = AsyncIOScheduler(timezone="UTC")
-        self._in_flight: set[asyncio.Task[object]] = set()
+        self._timetable = Timetable()
+        self._clock_watch = ClockWatch(clock, monotonic)
+        self._wake = asyncio.Event()
+        self._loop: asyncio.Task[None] | None = None
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
         self.polls_completed = 0
         self.draining = False  # shutting down: no new polls, those in flight may finish
 
     @property
     def running(self) -> bool:
-        return bool(self._scheduler.running)
+        return bool(self._scheduler.running) and self._loop is not None and not self._loop.done()
 
     @property
     def polling(self) -> bool:
-        """Whether channel jobs are scheduled (this daemon leads the database)."""
-        return any(job.id != "housekeeping" for job in self._scheduler.get_jobs())
+        """Whether channel polls are scheduled (this daemon leads the database)."""
+        return self._timetable.planned
+
+    @property
+    def housekeeping_at(self) -> datetime | None:
+        """When the daily housekeeping runs next (None without housekeeping)."""
+        job = self._scheduler.get_job("housekeeping")
+        return job.next_run_time if job is not None else None
 
     def start(self, *, poll: bool = True) -> None:
         """Start; with ``poll`` also schedule every channel. Must run inside the event loop."""
@@ -62,50 +87,79 @@ class PollScheduler:
                 self._housekeeping,
                 IntervalTrigger(hours=24, timezone="UTC"),
                 id="housekeeping",
-                next_run_time=self._clock() + timedelta(minutes=10),
+                next_run_time=self._clock() + HOUSEKEEPING_DELAY,
                 max_instances=1,
                 coalesce=True,
+                misfire_grace_time=3600,
             )
         self._scheduler.start()
+        self._loop = asyncio.create_task(self._run_loop(), name="poll-scheduler")
 
     def schedule(self, last_polls: dict[int, datetime]) -> None:
-        """Add (or replace) one job per channel, keeping each channel's rhythm from its last
-        successful poll, and spreading the ones that are due over the first seconds."""
-        now = self._clock()
-        count = max(1, len(self._channels))
-        spread = min(self._jitter, START_SPREAD)
-        for index, (channel_id, channel) in enumerate(self._channels.items()):
-            interval = channel.poll_interval
-            last = last_polls.get(channel_id)
-            if last is not None and last + interval > now:
-                first = last + interval  # polled recently: keep its rhythm across restarts
-            else:
-                first = now + spread * (index / count)
-            self._scheduler.add_job(
-                self._run,
-                IntervalTrigger(
-                    seconds=interval.total_seconds(),
-                    jitter=int(self._jitter.total_seconds()) or None,
-                    timezone="UTC",
-                ),
-                args=(channel_id,),
-                id=str(channel_id),
-                name=f"{channel.platform}:{channel.label}",
-                next_run_time=first,
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=max(1, int(interval.total_seconds() / 2)),
-                replace_existing=True,
-            )
+        """Plan every channel's polls, keeping each channel's rhythm from its last successful
+        poll, and spreading the ones that are due over the first seconds."""
+        self._timetable.plan(
+            {channel_id: c.poll_interval for channel_id, c in self._channels.items()},
+            last_polls,
+            wall=self._clock(),
+            now=self._monotonic(),
+            spread=min(self._jitter, START_SPREAD),
+        )
+        self._wake.set()
         log.info("scheduled %d channels", len(self._channels))
 
     def unschedule(self) -> None:
         """Stop scheduling channel polls (polls in flight finish); housekeeping stays."""
-        for channel_id in self._channels:
-            job = self._scheduler.get_job(str(channel_id))
-            if job is not None:
-                job.remove()
+        self._timetable.clear()
         log.info("unscheduled %d channels", len(self._channels))
+
+    def health(self) -> str | None:
+        """Why this daemon is not healthy (for ``/healthz``), or None."""
+        if not self.running:
+            return "scheduler not running"
+        return self._timetable.stalled(self._monotonic())
+
+    def status(self) -> PollingStatus:
+        """The scheduler's own state, for ``/metrics``."""
+        last = self._timetable.last_finished
+        completed = None
+        if last is not None:  # a monotonic instant on today's wall clock
+            completed = self._clock() - timedelta(seconds=self._monotonic() - last)
+        return PollingStatus(
+            polling=self.polling,
+            last_completed=completed,
+            stall_after=self._timetable.stall_after,
+            clock_steps=self._clock_watch.steps,
+        )
+
+    async def _run_loop(self) -> None:
+        """Start every poll that falls due; look for clock steps at least every few seconds."""
+        while not self.draining:
+            self._check_clock()
+            now = self._monotonic()
+            for channel_id in self._timetable.take_due(now, self._in_flight):
+                task = asyncio.create_task(self._run(channel_id), name=f"poll-{channel_id}")
+                self._in_flight[channel_id] = task
+            due = self._timetable.next_due(self._in_flight)
+            timeout = CLOCK_CHECK if due is None else min(CLOCK_CHECK, max(0.0, due - now))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def _check_clock(self) -> None:
+        step = self._clock_watch.check()
+        if step is None:
+            return
+        log.warning(
+            "the wall clock stepped %s by %s; polls keep their schedule (it runs on the "
+            "monotonic clock), housekeeping is re-planned",
+            "forward" if step > timedelta(0) else "back",
+            abs(step),
+        )
+        if self._scheduler.get_job("housekeeping") is not None:
+            self._scheduler.modify_job(
+                "housekeeping", next_run_time=self._clock() + HOUSEKEEPING_DELAY
+            )
 
     async def _housekeeping(self) -> None:
         assert self._daily is not None
@@ -115,43 +169,43 @@ class PollScheduler:
             log.exception("housekeeping failed")
 
     async def _run(self, channel_id: int) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._in_flight.add(task)
+        channel = self._channels[channel_id]
+        interval = channel.poll_interval.total_seconds()
+        wait, polled = interval, True
         try:
-            channel = self._channels[channel_id]
             report = await self._poller.poll(channel, channel_id)
-            when = None
-            if report.deferred_until is not None:
-                # spread the resumed polls so they do not all hit the platform at once
-                spread = max(self._jitter, RESUME_SPREAD)
-                when = report.deferred_until + spread * random.random()  # noqa: S311
-            else:
-                self.polls_completed += 1
-                if report.retry_in is not None:
-                    when = self._clock() + report.retry_in
-            if (
-                when is not None
-                and self._scheduler.running
-                and self._scheduler.get_job(str(channel_id)) is not None  # still leading
-            ):
-                self._scheduler.modify_job(str(channel_id), next_run_time=when)
+            wait, polled = self._next_wait(channel, report)
         except Exception:
-            # never let one channel's trouble reach APScheduler, which would only log it
+            # one channel's trouble must not end its polls: try again at the next interval
             log.exception("poll job failed for channel %s", channel_id)
         finally:
-            self._in_flight.discard(task)
+            del self._in_flight[channel_id]
+            self._timetable.finished(channel_id, self._monotonic(), wait, polled=polled)
+            self._wake.set()
+
+    def _next_wait(self, channel: ChannelSettings, report: PollReport) -> tuple[float, bool]:
+        """Seconds until the channel's next poll, and whether this one was made."""
+        if report.deferred_until is not None:
+            # the platform asked for a pause: its end is a wall-clock time, read once, here
+            pause = min(report.deferred_until - self._clock(), MAX_DEFERRAL)
+            # spread the resumed polls so they do not all hit the platform at once
+            spread = max(self._jitter, RESUME_SPREAD) * random.random()  # noqa: S311
+            return (pause + spread).total_seconds(), False
+        self.polls_completed += 1
+        if report.retry_in is not None:
+            return report.retry_in.total_seconds(), True
+        jitter = self._jitter.total_seconds() * random.random()  # noqa: S311
+        return channel.poll_interval.total_seconds() + jitter, True
 
     async def shutdown(self, grace: float) -> None:
-        """Stop scheduling, give polls in flight ``grace`` seconds, then cancel the rest.
-
-        APScheduler's own shutdown cancels running jobs at once, so it only comes after the
-        drain: first pause (no new runs), then wait, then shut down.
-        """
+        """Stop scheduling, give polls in flight ``grace`` seconds, then cancel the rest."""
+        self.draining = True
+        self._wake.set()
         if self._scheduler.running:
             self._scheduler.pause()
-        self.draining = True
-        pending = {t for t in self._in_flight if not t.done()}
+        if self._loop is not None:
+            await asyncio.gather(self._loop, return_exceptions=True)
+        pending = {t for t in self._in_flight.values() if not t.done()}
         if pending:
             _, still = await asyncio.wait(pending, timeout=grace)
             for task in still:

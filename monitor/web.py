@@ -39,7 +39,7 @@ def build_app(
     *,
     registry: CollectorRegistry,
     snapshot: Snapshot,
-    live: Callable[[], bool],
+    live: Callable[[], str | None],  # why the daemon is not live, or None
     ready: Check,
     clock: Callable[[], datetime],
     events: EventLog | None = None,
@@ -57,9 +57,10 @@ def build_app(
         return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def healthz(_: web.Request) -> web.Response:
-        if live():
+        problem = live()
+        if problem is None:
             return web.Response(text="ok\n")
-        return web.Response(status=503, text="scheduler not running\n")
+        return web.Response(status=503, text=f"{problem}\n")
 
     async def readyz(_: web.Request) -> web.Response:
         if await ready():

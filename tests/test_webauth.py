@@ -119,7 +119,7 @@ def app_client(protect: WebSettings | None) -> TestClient:  # type: ignore[type-
     app = build_app(
         registry=CollectorRegistry(),
         snapshot=snapshot,  # type: ignore[arg-type]
-        live=lambda: True,
+        live=lambda: None,
         ready=ready,
         clock=lambda: datetime(2026, 1, 1, tzinfo=UTC),
         protect=protect,
