@@ -303,7 +303,11 @@ async def test_mastodon_reads_statuses_with_kinds_then_one_request_per_poll(
     fake_mastodon.log.reset()
     result = await channel.poll()
     assert result.not_modified
-    assert fake_mastodon.log.counts == {"/api/v1/accounts/lookup": 1}
+    statuses = f"/api/v1/accounts/{fake_mastodon.account(TOOT).id}/statuses"
+    assert fake_mastodon.log.counts == {statuses: 1}  # the top status, with its account
+    assert fake_mastodon.log.requests[0].param("limit") == "1"
+    assert result.profile is not None
+    assert result.profile.followers == 340
 
 
 async def test_mastodon_new_status_moves_the_probe(
