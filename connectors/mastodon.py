@@ -54,7 +54,9 @@ from connectors.errors import (
 
 FULL_PAGE = 40  # the server's maximum ``limit``: first poll and catching up
 HEAD_PAGE = 20  # when ``since`` is known
-_HANDLE = re.compile(r"@?([A-Za-z0-9_][A-Za-z0-9_.-]*)@([A-Za-z0-9.-]+\.[A-Za-z0-9-]+(?::\d+)?)")
+_HANDLE = re.compile(
+    r"@?([A-Za-z0-9_][A-Za-z0-9_.-]*)@((?:[A-Za-z0-9.-]+\.[A-Za-z0-9-]+|localhost)(?::\d+)?)"
+)
 # what resolve_account_service.rb accepts as an ActivityPub actor link in a WebFinger answer
 ACTOR_TYPES = (
     "application/activity+json",

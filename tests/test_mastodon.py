@@ -274,6 +274,7 @@ async def test_429_waits_for_the_fractional_reset_by_the_server_clock() -> None:
         ("@developer@social.overheid.nl", "https://social.overheid.nl/@developer"),
         ("developer@social.overheid.nl", "https://social.overheid.nl/@developer"),
         (" @Gargron@mastodon.social ", "https://mastodon.social/@Gargron"),
+        ("@admin@localhost:3000", "https://localhost:3000/@admin"),
     ],
 )
 def test_public_url(handle: str, url: str) -> None:
