@@ -30,6 +30,7 @@ from typing import Any, ClassVar, TypeVar
 import httpx
 from pydantic import AwareDatetime, BaseModel, TypeAdapter, field_validator
 
+from connectors import _webfinger as webfinger
 from connectors._paging import Page, Resume, catch_up, resume_extra, unchanged
 from connectors._rest import Poll, retry_after, seconds_until, validated
 from connectors.base import (
@@ -57,12 +58,6 @@ HEAD_PAGE = 20  # when ``since`` is known
 _HANDLE = re.compile(
     r"@?([A-Za-z0-9_][A-Za-z0-9_.-]*)@((?:[A-Za-z0-9.-]+\.[A-Za-z0-9-]+|localhost)(?::\d+)?)"
 )
-# what resolve_account_service.rb accepts as an ActivityPub actor link in a WebFinger answer
-ACTOR_TYPES = (
-    "application/activity+json",
-    'application/ld+json; profile="https://www.w3.org/ns/activitystreams"',
-)
-PROFILE_PAGE = "http://webfinger.net/rel/profile-page"
 
 T = TypeVar("T")
 
@@ -96,20 +91,8 @@ class _Status(BaseModel):
     account: _Account | None = None
 
 
-class _Link(BaseModel):
-    rel: str
-    type: str | None = None
-    href: str | None = None
-
-
-class _Jrd(BaseModel):
-    subject: str
-    links: list[_Link] = []
-
-
 _ACCOUNT = TypeAdapter(_Account)
 _STATUSES = TypeAdapter(list[_Status])
-_JRD = TypeAdapter(_Jrd)
 
 
 @dataclass(frozen=True)
@@ -227,9 +210,10 @@ class MastodonConnector:
                 failure = failure or exc
         if self._base or (home.api == f"https://{server}" and isinstance(failure, Transient)):
             raise failure  # WebFinger would ask the host that did not answer
-        found = await _webfinger(self._client, user, server)
-        if found is None or found.api == home.api:
+        resolved = await webfinger.resolve(self._client, user, server)
+        if resolved is None or resolved.origin == home.api:
             raise failure
+        found = _Home(resolved.origin, resolved.acct)
         reader = self._reader(found)
         account = await _look_up(reader, found.acct)
         if account.acct and "@" in account.acct:  # a copy of an account from elsewhere
@@ -275,46 +259,6 @@ class MastodonConnector:
 
 async def _look_up(reader: Poll, acct: str) -> _Account:
     return _parse(_ACCOUNT, await reader.get("accounts/lookup", {"acct": acct}), "account")
-
-
-async def _webfinger(client: httpx.AsyncClient, user: str, server: str) -> _Home | None:
-    """The host and ``acct`` WebFinger on ``server`` names for ``user@server``, if any.
-
-    The domain may redirect (Mastodon's admin/config.md has it answer 301 to ``WEB_DOMAIN``);
-    the client follows. Only an https host is taken, from the actor (``self``) link or else the
-    profile page link (app/serializers/webfinger_serializer.rb). An answer that knows nothing
-    (404, HTML) is None; a throttle or server error is raised.
-    """
-    finger = Poll(client, f"https://{server}/.well-known", _error)
-    try:
-        body = await finger.get(
-            "webfinger",
-            {"resource": f"acct:{user}@{server}"},
-            {"Accept": "application/jrd+json, application/json"},
-        )
-        jrd = _parse(_JRD, body, "WebFinger")
-    except (ChannelNotFound, Malformed, AuthFailed):
-        return None
-    acct = jrd.subject.removeprefix("acct:")
-    if acct == jrd.subject or "@" not in acct:
-        return None
-    for rel, types in (("self", ACTOR_TYPES), (PROFILE_PAGE, None)):
-        for link in jrd.links:
-            if link.rel == rel and link.href and (types is None or link.type in types):
-                origin = _https_origin(link.href)
-                if origin is not None:
-                    return _Home(origin, acct)
-    return None
-
-
-def _https_origin(href: str) -> str | None:
-    try:
-        url = httpx.URL(href)
-    except httpx.InvalidURL:
-        return None
-    if url.scheme != "https" or not url.host:
-        return None
-    return f"https://{url.host}" + (f":{url.port}" if url.port else "")
 
 
 def _maybe_elsewhere(error: ConnectorError) -> bool:

@@ -557,27 +557,26 @@ async def test_an_account_on_its_own_server_costs_no_webfinger() -> None:
 
 async def test_webfinger_that_names_no_https_host_is_not_followed() -> None:
     fediverse = SplitDomain()
-    fediverse.named = "social.example.org:80"
+    plain = jrd("social.example.org")
+    plain["links"] = [
+        {**link, "href": str(link.get("href", "")).replace("https:", "http:")}
+        for link in jrd("social.example.org")["links"]  # type: ignore[attr-defined]
+    ]
 
-    def plain(request: httpx.Request) -> httpx.Response:
-        response = fediverse(request)
-        if request.url.path == "/.well-known/webfinger" and response.status_code == 200:
-            body = jrd("social.example.org").copy()
-            body["links"] = [
-                {**link, "href": str(link.get("href", "")).replace("https:", "http:")}
-                for link in jrd("social.example.org")["links"]  # type: ignore[union-attr]
-            ]
-            return httpx.Response(200, json=body)
-        return response
+    def insecure(request: httpx.Request) -> httpx.Response:
+        if request.url.host == fediverse.api and request.url.path == "/.well-known/webfinger":
+            fediverse.requests.append(request)
+            return httpx.Response(200, json=plain)
+        return fediverse(request)
 
-    fediverse.named = "social.example.org"
-    client = httpx.AsyncClient(transport=httpx.MockTransport(plain), follow_redirects=True)
+    client = httpx.AsyncClient(transport=httpx.MockTransport(insecure), follow_redirects=True)
     with pytest.raises(ConnectorError) as caught:
         await MastodonConnector(client, PlatformOptions()).fetch(
             SPLIT, since=None, checkpoint=Checkpoint()
         )
     assert caught.value.kind == "not_found"
     assert ("social.example.org", "/api/v1/accounts/lookup") not in fediverse.hosts()
+    assert ("social.example.org", "/.well-known/webfinger") in fediverse.hosts()
 
 
 async def test_an_account_without_statuses_is_looked_up_to_tell_it_from_a_suspended_one() -> None:
@@ -596,3 +595,41 @@ async def test_an_account_without_statuses_is_looked_up_to_tell_it_from_a_suspen
     with pytest.raises(ConnectorError) as caught:
         await conn.fetch(HANDLE, since=None, checkpoint=first.checkpoint)
     assert caught.value.kind == "not_found"
+
+
+async def test_a_remembered_host_that_no_longer_knows_the_account_is_looked_up_again_once() -> None:
+    fediverse = SplitDomain()
+    first = await split(fediverse).fetch(SPLIT, since=None, checkpoint=Checkpoint())
+
+    moved = SplitDomain(api="mastodon.example.org")  # social.example.org: HTML 404 for all
+    second = await split(moved).fetch(SPLIT, since=None, checkpoint=first.checkpoint)
+    assert moved.hosts()[:6] == [
+        ("social.example.org", STATUSES),
+        ("social.example.org", "/api/v1/accounts/lookup"),  # the account may be new there
+        ("example.org", "/.well-known/webfinger"),
+        ("mastodon.example.org", "/.well-known/webfinger"),
+        ("mastodon.example.org", "/api/v1/accounts/lookup"),
+        ("mastodon.example.org", STATUSES),
+    ]
+    assert second.checkpoint.extra["api"] == "https://mastodon.example.org"
+    assert len(second.posts) == 6
+
+
+async def test_a_host_webfinger_names_that_only_holds_a_copy_of_the_account_is_refused() -> None:
+    fediverse = SplitDomain()
+    remote = {**SPLIT_ACCOUNT, "acct": "alice@example.org"}  # known there, but from elsewhere
+
+    def copy(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/accounts/lookup" and request.url.host == fediverse.api:
+            fediverse.requests.append(request)
+            return httpx.Response(200, json=remote, headers=RATE)
+        return fediverse(request)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(copy), follow_redirects=True)
+    with pytest.raises(ConnectorError) as caught:
+        await MastodonConnector(client, PlatformOptions()).fetch(
+            SPLIT, since=None, checkpoint=Checkpoint()
+        )
+    assert caught.value.kind == "not_found"
+    assert "not the home of alice@example.org" in str(caught.value)
+    assert ("social.example.org", STATUSES) not in fediverse.hosts()
