@@ -26,7 +26,7 @@ from connectors.linkedin import LinkedInConnector
 from connectors.mastodon import MastodonConnector
 from monitor.fakes import bluesky, linkedin, mastodon
 from monitor.fakes._common import FakePost, FakeServer, history
-from tests.tls import client_context, server_context
+from tests.fake_tls import Pki, make_pki
 
 START = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 MIXED = {
@@ -381,17 +381,22 @@ async def test_mastodon_pages_filtered_after_paging_are_read_to_the_end(
         await server.stop()
 
 
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
 @pytest.fixture
 async def split_domain(
-    clock: Clock,
+    clock: Clock, pki: Pki
 ) -> AsyncIterator[tuple[mastodon.MastodonServer, mastodon.WebsiteServer, str]]:
     """A server running at ``localhost:B`` for accounts ``@…@127.0.0.1:A``, where a website
     redirects WebFinger (WEB_DOMAIN and LOCAL_DOMAIN, Mastodon admin/config.md); all https."""
     api = mastodon.MastodonServer(clock=clock)
-    api_base = await api.start(tls=server_context())
+    api_base = await api.start(tls=pki.server_context())
     api.web_domain = f"localhost:{api_base.rsplit(':', 1)[1]}"
     site = mastodon.WebsiteServer(f"https://{api.web_domain}", clock=clock)
-    domain = (await site.start(tls=server_context())).removeprefix("https://")
+    domain = (await site.start(tls=pki.server_context())).removeprefix("https://")
     api.accounts = [
         mastodon.AccountSpec("alice", domain, "Gemeente Gesplitst", 77, history(MIXED, START))
     ]
@@ -402,10 +407,10 @@ async def split_domain(
 
 
 async def test_mastodon_split_domain_account_is_found_through_webfinger_and_remembered(
-    split_domain: tuple[mastodon.MastodonServer, mastodon.WebsiteServer, str],
+    split_domain: tuple[mastodon.MastodonServer, mastodon.WebsiteServer, str], pki: Pki
 ) -> None:
     api, site, domain = split_domain
-    async with httpx.AsyncClient(verify=client_context(), follow_redirects=True) as tls:
+    async with httpx.AsyncClient(verify=pki.client_context(), follow_redirects=True) as tls:
         channel = Channel(MastodonConnector(tls, PlatformOptions()), f"@alice@{domain}")
         first = await channel.poll()
         assert first.profile is not None

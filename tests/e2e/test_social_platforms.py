@@ -11,7 +11,7 @@ import pytest
 from monitor.fakes import bluesky, linkedin, mastodon
 from monitor.fakes._common import FakePost
 from tests.e2e.daemon import Daemon, value
-from tests.tls import CA_FILE, server_context
+from tests.fake_tls import make_pki
 
 pytestmark = pytest.mark.e2e
 
@@ -268,10 +268,11 @@ async def test_a_split_domain_mastodon_account_is_found_read_and_judged(tmp_path
     """Handles on ``127.0.0.1:A``, a website that redirects WebFinger; Mastodon runs at
     ``localhost:B`` (LOCAL_DOMAIN vs WEB_DOMAIN). No base_url: the daemon finds the host itself,
     over https it trusts through SSL_CERT_FILE."""
+    pki = make_pki(tmp_path / "pki")
     api = mastodon.MastodonServer()
-    api.web_domain = "localhost:" + (await api.start(tls=server_context())).rsplit(":", 1)[1]
+    api.web_domain = "localhost:" + (await api.start(tls=pki.server_context())).rsplit(":", 1)[1]
     site = mastodon.WebsiteServer(f"https://{api.web_domain}")
-    domain = (await site.start(tls=server_context())).removeprefix("https://")
+    domain = (await site.start(tls=pki.server_context())).removeprefix("https://")
     api.accounts = [
         mastodon.AccountSpec("actief", domain, "Gemeente Gesplitst", 55, mixed(2, 30, 1)),
         mastodon.AccountSpec("stil", domain, posts=every(4, 10, 35)),
@@ -289,7 +290,7 @@ jitter = "1s"
 {org("Stil", "mastodon", f'"{quiet}"')}
 """
     )
-    daemon = Daemon(config, env={"SSL_CERT_FILE": str(CA_FILE)}).start()
+    daemon = Daemon(config, env={"SSL_CERT_FILE": str(pki.ca)}).start()
     try:
         await daemon.wait_ready()
 
