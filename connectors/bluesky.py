@@ -9,8 +9,13 @@ do not move ``postsCount``, so the feed is also read when it was last read a day
 Reposts (``reasonRepost``) are kind ``repost``, dated when reposted. A pinned post
 (``reasonPin``) is listed once, dated as itself, and its place at the top of the feed never
 counts as reaching ``since``. ``createdAt`` is client-supplied: the feed is ordered by
-``min(createdAt, indexedAt)``, and a post is dated ``indexedAt`` when ``createdAt`` is later
-(a future date) or earlier than the network itself (an import).
+``min(createdAt, indexedAt)`` and a post is dated so, which is also what the AppView may serve as
+``indexedAt`` (its ``sortedAt``): a future ``createdAt`` is dated when indexed, a backdated import
+(a post "archived from" years ago) keeps its old date and is never a fresh post, whichever
+``indexedAt`` is served.
+
+The AppView filters a page after paging (blocks, deleted subjects) and keeps the cursor, so a
+short or empty page is not the end: only a missing cursor is, or one that does not move.
 """
 
 from __future__ import annotations
@@ -47,7 +52,6 @@ DEFAULT_BASE_URL = "https://public.api.bsky.app"
 FULL_PAGE = 100  # getAuthorFeed's maximum ``limit``: first poll and catching up
 HEAD_PAGE = 25  # when ``since`` is known
 FEED_EVERY = timedelta(days=1)
-NETWORK_OPENED = datetime(2022, 11, 1, tzinfo=UTC)  # no Bluesky post is older than this
 REPOST = "app.bsky.feed.defs#reasonRepost"
 PIN = "app.bsky.feed.defs#reasonPin"
 INVALID_HANDLE = "handle.invalid"  # what the AppView shows when a handle fails verification
@@ -202,7 +206,10 @@ class _AuthorFeed:
                 posts.append(post)
             if order is not None:
                 times.append(order)
-        return Page(posts=posts, order=times, next=body.cursor if body.feed else None)
+        # getAuthorFeed.ts: filtered after paging, so short or empty pages keep their cursor;
+        # util.ts fillPage: a cursor that comes back unchanged means the end
+        more = body.cursor if body.cursor != cursor else None
+        return Page(posts=posts, order=times, next=more)
 
     def _read(self, item: _Item) -> tuple[Post | None, datetime | None]:
         """The post an item stands for (None: not the account's) and its place in the feed."""
@@ -220,8 +227,8 @@ class _AuthorFeed:
             if not parent.startswith(f"at://{self._did}/"):
                 return None, order  # a reply to someone else: posts_no_replies, applied again
             kind = "reply"
-        published = indexed if created < NETWORK_OPENED else order
-        post = Post(post_id=view.uri, published_at=published, kind=kind)
+        # min() is also what an AppView serving sortedAt as indexedAt shows (views/index.ts)
+        post = Post(post_id=view.uri, published_at=order, kind=kind)
         return post, (None if reason is not None and reason.type == PIN else order)
 
 

@@ -106,7 +106,7 @@ async def test_first_poll_kinds_times_and_the_pinned_post_once() -> None:
     assert posts[REPOST].kind == "repost"
     assert posts[REPOST].published_at == at("2026-11-25T07:30:00+00:00")  # when reposted
     assert posts[FUTURE].published_at == at("2026-11-24T12:00:00.500+00:00")  # indexedAt
-    assert posts[IMPORTED].published_at == at("2026-11-19T16:45:00+00:00")  # not 2015
+    assert posts[IMPORTED].published_at == at("2015-06-01T10:00:00+00:00")  # an import: old
     assert posts[f"at://{DID}/app.bsky.feed.post/3m6kq2vlnzc2a"].published_at == at(
         "2026-11-25T10:00:00+00:00"
     )
@@ -309,3 +309,71 @@ async def test_no_request_is_made_once_the_appview_says_none_is_left() -> None:
     assert len(appview.requests) == 1
     assert caught.value.retry_after == 120
     assert getattr(caught.value, "quota_used_ratio", None) == 1.0
+
+
+# -- the AppView's dates and pages, as its sources describe them ---------------------------------
+
+
+def sorted_at(body: dict[str, object]) -> dict[str, object]:
+    """The page as an AppView serving ``indexedAt`` as ``sortedAt = min(createdAt, indexedAt)``
+    shows it (``packages/bsky/src/views/index.ts`` without ``BSKY_INDEXED_AT_EPOCH``)."""
+    page = json.loads(json.dumps(body))
+    for item in page["feed"]:
+        view = item["post"]
+        created = view["record"].get("createdAt")
+        if created and at(created) < at(view["indexedAt"]):
+            view["indexedAt"] = created
+    return page
+
+
+@pytest.mark.parametrize("served", ["indexedAt", "sortedAt"])
+async def test_a_backdated_import_is_never_a_fresh_post_whichever_indexed_at_is_served(
+    served: str,
+) -> None:
+    def feed(request: httpx.Request) -> httpx.Response:
+        name = "feed_p1.json" if request.url.params.get("cursor") is None else "feed_p2.json"
+        body = fixture(name)
+        assert isinstance(body, dict)
+        if served == "sortedAt":
+            body = sorted_at(body)
+        return httpx.Response(200, json=body, headers={"Date": DATE, **RATE})
+
+    result = await connector(AppView(feed=feed)).fetch(HANDLE, since=None, checkpoint=Checkpoint())
+    posts = {p.post_id: p.published_at for p in result.posts}
+    assert posts[IMPORTED] == at("2015-06-01T10:00:00+00:00")  # archived, not posted this week
+    assert posts[FUTURE] == at("2026-11-24T12:00:00.500+00:00")  # indexed, not 2027
+    assert posts[f"at://{DID}/app.bsky.feed.post/3m6kq2vlnzc2a"] == at("2026-11-25T10:00:00+00:00")
+    assert len(posts) == 7  # no real post is dropped
+
+
+async def test_short_and_empty_pages_with_a_cursor_do_not_end_the_feed() -> None:
+    """The AppView filters a page after paging and keeps the cursor (``getAuthorFeed.ts``)."""
+    pages = {
+        None: ({"feed": [], "cursor": "1795500000000__bafyreiempty"}),
+        "1795500000000__bafyreiempty": fixture("feed_p1.json"),
+        "1795424400000__bafyreid4": fixture("feed_p2.json"),
+    }
+
+    def feed(request: httpx.Request) -> httpx.Response:
+        body = pages[request.url.params.get("cursor")]
+        return httpx.Response(200, json=body, headers={"Date": DATE, **RATE})
+
+    appview = AppView(feed=feed)
+    result = await connector(appview).fetch(HANDLE, since=None, checkpoint=Checkpoint())
+    assert len(appview.feed_requests()) == 3
+    assert IMPORTED in {p.post_id for p in result.posts}
+
+
+async def test_a_cursor_that_does_not_move_ends_the_feed() -> None:
+    def feed(request: httpx.Request) -> httpx.Response:
+        cursor = request.url.params.get("cursor")
+        body = {"feed": [], "cursor": cursor or "1795500000000__bafyreiempty"}
+        return httpx.Response(200, json=body, headers={"Date": DATE, **RATE})
+
+    appview = AppView(feed=feed)
+    result = await connector(appview, page_limit=5).fetch(
+        HANDLE, since=None, checkpoint=Checkpoint()
+    )
+    assert len(appview.feed_requests()) == 2  # the same cursor back: the AppView's own stop
+    assert result.posts == ()
+    assert "resume" not in result.checkpoint.extra

@@ -1074,6 +1074,9 @@ def test_unsupported_platform(tmp_path: Path) -> None:
         ("youtube", "UC_x5XG1OV2P6uZZ5FSM9Ttw"),
         ("mastodon", "@voorbeeld@social.overheid.nl"),
         ("mastodon", "voorbeeld@mastodon.social"),
+        ("mastodon", "@voorbeeld@social.example:8443"),  # a domain may carry a port
+        ("mastodon", "@admin@localhost:3000"),
+        ("mastodon", "@voorbeeld@127.0.0.1:8443"),
         ("bluesky", "voorbeeld.bsky.social"),
         ("bluesky", "www.rijksoverheid.nl"),
         ("bluesky", "did:plc:z72i7hdynmk6r22z27h6tvur"),

@@ -26,7 +26,8 @@ from connectors.errors import ConnectorError, RateLimited
 from connectors.linkedin import POST_ROLES, LinkedInConnector
 from connectors.mastodon import MastodonConnector
 from monitor.fakes import bluesky, linkedin, mastodon
-from monitor.fakes._common import FakeServer, history
+from monitor.fakes._common import FakePost, FakeServer, history
+from tests.fake_tls import Pki, make_pki
 
 START = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 MIXED = {
@@ -377,7 +378,11 @@ async def test_mastodon_reads_statuses_with_kinds_then_one_request_per_poll(
     fake_mastodon.log.reset()
     result = await channel.poll()
     assert result.not_modified
-    assert fake_mastodon.log.counts == {"/api/v1/accounts/lookup": 1}
+    statuses = f"/api/v1/accounts/{fake_mastodon.account(TOOT).id}/statuses"
+    assert fake_mastodon.log.counts == {statuses: 1}  # the top status, with its account
+    assert fake_mastodon.log.requests[0].param("limit") == "1"
+    assert result.profile is not None
+    assert result.profile.followers == 340
 
 
 async def test_mastodon_new_status_moves_the_probe(
@@ -392,6 +397,112 @@ async def test_mastodon_new_status_moves_the_probe(
     assert [p.kind for p in result.posts if p.published_at == START - timedelta(minutes=5)] == [
         "repost"
     ]
+
+
+async def test_mastodon_a_delete_and_a_new_post_on_the_same_day_are_found(
+    fake_mastodon: mastodon.MastodonServer, client: httpx.AsyncClient, clock: Clock
+) -> None:
+    channel = Channel(md(fake_mastodon, client), TOOT)
+    fake_mastodon.add_post(TOOT, START - timedelta(hours=3))
+    await channel.poll()
+    before = (await client.get(lookup_url(fake_mastodon), params={"acct": "voorbeeld"})).json()
+
+    fake_mastodon.remove_post(TOOT, START - timedelta(hours=3))  # deleted, and then:
+    fake_mastodon.add_post(TOOT, START - timedelta(hours=1))
+    after = (await client.get(lookup_url(fake_mastodon), params={"acct": "voorbeeld"})).json()
+    assert (after["statuses_count"], after["last_status_at"]) == (
+        before["statuses_count"],
+        before["last_status_at"],
+    )  # the account alone cannot tell
+    result = await channel.poll()
+    assert START - timedelta(hours=1) in {p.published_at for p in result.posts}
+
+
+def lookup_url(server: mastodon.MastodonServer) -> str:
+    return f"{server.base_url}/api/v1/accounts/lookup"
+
+
+async def test_mastodon_pages_filtered_after_paging_are_read_to_the_end(
+    clock: Clock, client: httpx.AsyncClient
+) -> None:
+    """GoToSocial leaves followers-only statuses out after paging: short and empty pages."""
+    hidden = (START - timedelta(days=205), START - timedelta(days=95))  # page 2 all hidden
+    account = mastodon.AccountSpec(
+        "voorbeeld", "social.overheid.nl", posts=history(MIXED, START), followers_only=hidden
+    )
+    server = mastodon.MastodonServer([account], clock=clock, paging="gotosocial")
+    await server.start()
+    try:
+        channel = Channel(
+            MastodonConnector(client, PlatformOptions(base_url=server.base_url, page_limit=10)),
+            TOOT,
+        )
+        await channel.poll()
+        pages = [r for r in server.log.requests if r.path.endswith("/statuses")]
+        shown = [
+            p
+            for p in history(MIXED, START)
+            if p.kind in ("post", "repost", "reply") and not hidden[0] <= p.at < hidden[1]
+        ]
+        assert sum(channel.kinds.values()) == len(shown)  # the oldest ones too
+        assert min(t for t in channel.posts.values() if t) == min(p.at for p in shown)
+        assert len(pages) >= 4
+
+        server.log.reset()
+        assert (await channel.poll()).not_modified
+        assert server.log.total == 1
+    finally:
+        await server.stop()
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+async def split_domain(
+    clock: Clock, pki: Pki
+) -> AsyncIterator[tuple[mastodon.MastodonServer, mastodon.WebsiteServer, str]]:
+    """A server running at ``localhost:B`` for accounts ``@…@127.0.0.1:A``, where a website
+    redirects WebFinger (WEB_DOMAIN and LOCAL_DOMAIN, Mastodon admin/config.md); all https."""
+    api = mastodon.MastodonServer(clock=clock)
+    api_base = await api.start(tls=pki.server_context())
+    api.web_domain = f"localhost:{api_base.rsplit(':', 1)[1]}"
+    site = mastodon.WebsiteServer(f"https://{api.web_domain}", clock=clock)
+    domain = (await site.start(tls=pki.server_context())).removeprefix("https://")
+    api.accounts = [
+        mastodon.AccountSpec("alice", domain, "Gemeente Gesplitst", 77, history(MIXED, START))
+    ]
+    api.log.reset()
+    yield api, site, domain
+    await site.stop()
+    await api.stop()
+
+
+async def test_mastodon_split_domain_account_is_found_through_webfinger_and_remembered(
+    split_domain: tuple[mastodon.MastodonServer, mastodon.WebsiteServer, str], pki: Pki
+) -> None:
+    api, site, domain = split_domain
+    async with httpx.AsyncClient(verify=pki.client_context(), follow_redirects=True) as tls:
+        channel = Channel(MastodonConnector(tls, PlatformOptions()), f"@alice@{domain}")
+        first = await channel.poll()
+        assert first.profile is not None
+        assert first.profile.url == f"https://{api.web_domain}/@alice"
+        assert first.profile.followers == 77
+        assert channel.kinds["post"] == expected(("post",))
+        assert api.log.counts["/.well-known/webfinger"] == 1
+        assert site.log.counts == {"/api/v1/accounts/lookup": 1, "/.well-known/webfinger": 1}
+        lookup = next(r for r in api.log.requests if r.path == "/api/v1/accounts/lookup")
+        assert lookup.param("acct") == f"alice@{domain}"
+        assert first.checkpoint.extra["api"] == f"https://{api.web_domain}"
+
+        api.log.reset()
+        site.log.reset()
+        again = await channel.poll()
+        assert again.not_modified
+        assert (api.log.total, site.log.total) == (1, 0)  # the remembered host only
+        assert api.log.requests[0].header("host") == api.web_domain
 
 
 @pytest.mark.parametrize(
@@ -467,20 +578,53 @@ async def test_bluesky_repost_is_found_by_the_daily_feed_check(
     ]
 
 
-async def test_bluesky_backdated_and_future_posts_are_dated_by_indexing(
+async def test_bluesky_future_posts_are_dated_by_indexing_and_imports_keep_their_date(
     fake_bluesky: bluesky.BlueskyServer, client: httpx.AsyncClient
 ) -> None:
     future, imported = START - timedelta(hours=3), START - timedelta(hours=2)
+    archived = datetime(2012, 1, 1, tzinfo=UTC)
     fake_bluesky.add_post(SKEET, future, created_at=START + timedelta(days=90))
-    fake_bluesky.add_post(SKEET, imported, created_at=datetime(2012, 1, 1, tzinfo=UTC))
+    fake_bluesky.add_post(SKEET, imported, created_at=archived)
     channel = Channel(bs(fake_bluesky, client), SKEET)
     result = await channel.poll()
     recent = sorted(
         t for p in result.posts if (t := p.published_at) and t > START - timedelta(hours=4)
     )
-    assert recent == [future, imported]
+    assert recent == [future]  # the import is no fresh post
     # the AppView sorts the import by its 2012 createdAt: last in the feed, read on a full read
-    assert result.posts[-1].published_at == imported
+    assert result.posts[-1].published_at == archived
+
+
+@pytest.mark.parametrize("indexed_at", ["indexedAt", "sortedAt"])
+async def test_bluesky_pages_filtered_after_paging_and_either_indexed_at_are_read_whole(
+    clock: Clock, client: httpx.AsyncClient, indexed_at: str
+) -> None:
+    archived = datetime(2015, 6, 1, tzinfo=UTC)
+    daily = {"every_days": 1, "count": 400, "newest_days_ago": 1, "kinds": ["post", "repost"]}
+    posts = [*history(daily, START), FakePost(START - timedelta(hours=2), created_at=archived)]
+    dropped = (START - timedelta(days=205), START - timedelta(days=95))  # page 2 (of 100) whole
+    account = bluesky.AccountSpec(SKEET, posts=posts, unrenderable=dropped)
+    server = bluesky.BlueskyServer(
+        [account],
+        clock=clock,
+        indexed_at=indexed_at,
+        fill_requests=1,  # type: ignore[arg-type]
+    )
+    await server.start()
+    try:
+        channel = Channel(
+            BlueskyConnector(client, PlatformOptions(base_url=server.base_url, page_limit=10)),
+            SKEET,
+        )
+        await channel.poll()
+        shown = [
+            p for p in posts if p.kind in ("post", "repost") and not dropped[0] <= p.at < dropped[1]
+        ]
+        assert sum(channel.kinds.values()) == len(shown)  # the oldest ones too
+        assert archived in channel.posts.values()  # the import keeps its date
+        assert START - timedelta(hours=2) not in channel.posts.values()
+    finally:
+        await server.stop()
 
 
 @pytest.mark.parametrize(
@@ -652,6 +796,62 @@ async def test_fake_mastodon_wire_format(
     missing = await client.get(f"{base}/api/v1/accounts/lookup", params={"acct": "nobody"})
     assert (missing.status_code, missing.json()) == (404, {"error": "Record not found"})
 
+    finger = f"{base}/.well-known/webfinger"
+    jrd = await client.get(finger, params={"resource": "acct:voorbeeld@social.overheid.nl"})
+    assert jrd.headers["content-type"].startswith("application/jrd+json")
+    assert jrd.json()["subject"] == "acct:voorbeeld@social.overheid.nl"
+    assert {"rel": "self", "type": "application/activity+json"}.items() <= jrd.json()["links"][
+        1
+    ].items()
+    assert (await client.get(finger)).status_code == 400
+    assert (
+        await client.get(finger, params={"resource": "acct:x@social.overheid.nl"})
+    ).status_code == 404
+    gone = await client.get(finger, params={"resource": "acct:suspended@social.overheid.nl"})
+    assert gone.status_code == 410
+
+
+async def test_fake_mastodon_gotosocial_paging_and_the_website_in_front(
+    clock: Clock, client: httpx.AsyncClient
+) -> None:
+    hidden = (START - timedelta(days=205), START - timedelta(days=95))
+    account = mastodon.AccountSpec("a", posts=history(MIXED, START), followers_only=hidden)
+    server = mastodon.MastodonServer([account], clock=clock, paging="gotosocial")
+    site = mastodon.WebsiteServer("https://social.example.net", clock=clock)
+    await server.start()
+    await site.start()
+    try:
+        url = f"{server.base_url}/api/v1/accounts/{account.id}/statuses"
+        params = {"exclude_replies": "true", "limit": "40"}
+        first = await client.get(url, params=params)
+        second = await client.get(url, params={**params, "max_id": _max_id(first)})
+        third = await client.get(url, params={**params, "max_id": _max_id(second)})
+        end = await client.get(url, params={**params, "max_id": _max_id(third)})
+        assert 0 < len(first.json()) < 40  # short
+        assert second.json() == []  # empty, and still linking on
+        assert "exclude_reblogs=false" in second.links["next"]["url"]
+        assert third.json()
+        assert (end.json(), end.links) == ([], {})  # the query found nothing: no links
+
+        redirect = await client.get(
+            f"{site.base_url}/.well-known/webfinger", params={"resource": "acct:a@x.example"}
+        )
+        assert redirect.status_code == 301
+        location = httpx.URL(redirect.headers["location"])  # $request_uri: as sent
+        assert str(location.copy_with(query=None)) == (
+            "https://social.example.net/.well-known/webfinger"
+        )
+        assert location.params["resource"] == "acct:a@x.example"
+        page = await client.get(f"{site.base_url}/api/v1/accounts/lookup", params={"acct": "a"})
+        assert (page.status_code, page.headers["content-type"].split(";")[0]) == (404, "text/html")
+    finally:
+        await site.stop()
+        await server.stop()
+
+
+def _max_id(response: httpx.Response) -> str:
+    return str(httpx.URL(response.links["next"]["url"]).params["max_id"])
+
 
 async def test_fake_bluesky_wire_format(
     fake_bluesky: bluesky.BlueskyServer, client: httpx.AsyncClient
@@ -682,6 +882,28 @@ async def test_fake_bluesky_wire_format(
         cursor = page.get("cursor")
         pages += 1
     assert pages > 1
+
+    fake_bluesky.indexed_at = "sortedAt"
+    fake_bluesky.add_post(
+        SKEET, START - timedelta(hours=1), created_at=datetime(2015, 1, 1, tzinfo=UTC)
+    )
+    window = (START - timedelta(days=210), START - timedelta(days=2))
+    fake_bluesky.set(SKEET, unrenderable=window)
+    fake_bluesky.fill_requests = 1
+    short = (await client.get(f"{base}/app.bsky.feed.getAuthorFeed", params=params)).json()
+    assert len(short["feed"]) < 30  # filtered after paging, and still a cursor
+    empty = (
+        await client.get(
+            f"{base}/app.bsky.feed.getAuthorFeed", params={**params, "cursor": short["cursor"]}
+        )
+    ).json()
+    assert (empty["feed"], bool(empty["cursor"])) == ([], True)
+    fake_bluesky.fill_requests = 10  # fillPage: reads on until the page is full or the end
+    filled = (await client.get(f"{base}/app.bsky.feed.getAuthorFeed", params=params)).json()
+    assert len(filled["feed"]) > len(short["feed"])
+    assert "cursor" not in filled
+    imported = [i for i in filled["feed"] if i["post"]["record"]["createdAt"].startswith("2015")]
+    assert imported[0]["post"]["indexedAt"] == "2015-01-01T00:00:00.000Z"  # sortedAt
 
     bad = await client.get(
         f"{base}/app.bsky.feed.getAuthorFeed", params={**params, "cursor": "nonsense"}

@@ -14,7 +14,9 @@ _HANDLES = {  # platform → (what a handle looks like, its description for mess
         "a LinkedIn organization id (digits or urn:li:organization:…)",
     ),
     "mastodon": (
-        r"@?[A-Za-z0-9_]+@[A-Za-z0-9.-]+\.[A-Za-z]+",
+        # a server's domain, localhost or an IPv4 address, with a port where it has one
+        r"@?[A-Za-z0-9_]+@(?:[A-Za-z0-9.-]+\.[A-Za-z]+|localhost|\d{1,3}(?:\.\d{1,3}){3})"
+        r"(?::\d{1,5})?",
         "a Mastodon account (@name@server.example)",
     ),
     "bluesky": (

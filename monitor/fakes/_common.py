@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 import signal
+import ssl
 import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -153,15 +154,17 @@ class FakeServer:
         """Add the platform's routes."""
         raise NotImplementedError
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve on ``host:port`` (0: a free port) and return the base URL."""
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, *, tls: ssl.SSLContext | None = None
+    ) -> str:
+        """Serve on ``host:port`` (0: a free port), over https with ``tls``; the base URL."""
         app = web.Application(middlewares=[self._middleware])
         self.routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
+        await web.TCPSite(self._runner, host, port, ssl_context=tls).start()
         bound_host, bound_port = self._runner.addresses[0][:2]
-        self.base_url = f"http://{bound_host}:{bound_port}"
+        self.base_url = f"{'https' if tls else 'http'}://{bound_host}:{bound_port}"
         return self.base_url
 
     async def stop(self) -> None:

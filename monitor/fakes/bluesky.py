@@ -10,6 +10,13 @@ cursor absent on the last page (``Malformed cursor`` for a bad one), 400 ``Inval
 ``RateLimit-*`` headers (no ``X-``) with a reset in unix seconds and ``Retry-After`` on 429,
 counts that may be missing and ``handle.invalid``.
 
+``indexed_at="sortedAt"`` serves ``indexedAt`` as the AppView does without
+``BSKY_INDEXED_AT_EPOCH`` (or for records indexed before it): ``min(createdAt, indexedAt)``
+(``packages/bsky/src/views/index.ts``). Items an account marks ``unrenderable`` (reposts of
+since-deleted posts, say) are dropped after paging, the cursor kept (``getAuthorFeed.ts``);
+``fill_requests`` is how many skeleton pages the AppView reads to fill one (``util.ts``
+``fillPage``, 10 since Aug 2026; 1 before), so pages come short or empty with a cursor.
+
     python -m monitor.fakes.bluesky --port 8084 --spec bluesky.json
 
 Spec: ``{"rate_limit": 3000, "accounts": [{"handle": "voorbeeld.bsky.social",
@@ -75,6 +82,7 @@ class AccountSpec:
     behaviour: Behaviour = "ok"
     counts: bool = True  # False leaves followersCount/postsCount out
     invalid_handle: bool = False
+    unrenderable: tuple[datetime, datetime] | None = None  # items at [from, to) are dropped
 
     @property
     def did(self) -> str:
@@ -99,10 +107,14 @@ class BlueskyServer(FakeServer):
         *,
         rate_limit: int = 3000,
         clock: Clock = utcnow,
+        indexed_at: Literal["indexedAt", "sortedAt"] = "indexedAt",
+        fill_requests: int = 10,
     ) -> None:
         super().__init__(clock=clock)
         self.accounts = list(accounts)
         self.rate_limit = rate_limit
+        self.indexed_at = indexed_at
+        self.fill_requests = fill_requests
         self._window = (-1, 0)
 
     def account(self, actor: str) -> AccountSpec:
@@ -178,7 +190,7 @@ class BlueskyServer(FakeServer):
         if not 1 <= limit <= 100:
             return _invalid("Error: limit must be less than or equal to 100", headers)
         feed_filter = query.get("filter", "posts_with_replies")
-        items = _items(account)
+        items = _items(account, sorted_at=self.indexed_at == "sortedAt")
         if feed_filter in ("posts_with_media", "posts_with_video"):
             items = []  # no media in this fake
         elif feed_filter in _REPLY_FILTERED:
@@ -186,19 +198,35 @@ class BlueskyServer(FakeServer):
         else:
             return _invalid(f"Error: Invalid filter: {feed_filter}", headers)
         cursor = query.get("cursor")
-        if cursor:
-            key = _cursor_key(cursor)
-            if key is None:
-                return _invalid("Malformed cursor", headers)
-            items = [i for i in items if (i.sort_at, i.cid) < key]
-        page = items[:limit]
-        body: dict[str, Any] = {"feed": [i.view for i in page]}
-        if len(page) == limit:
-            body["cursor"] = f"{int(page[-1].sort_at.timestamp() * 1000)}__{page[-1].cid}"
+        if cursor and _cursor_key(cursor) is None:
+            return _invalid("Malformed cursor", headers)
+        shown, more = self._fill(account, items, cursor, limit)
+        body: dict[str, Any] = {"feed": [i.view for i in shown]}
+        if more:
+            body["cursor"] = more
         pinned = self._pinned(account)
         if not cursor and pinned is not None and query.get("includePins") == "true":
             body["feed"].insert(0, {**pinned.view, "reason": {"$type": PIN}})
         return json_response(body, headers=headers)
+
+    def _fill(
+        self, account: AccountSpec, items: list[_Item], cursor: str | None, limit: int
+    ) -> tuple[list[_Item], str | None]:
+        """``fillPage``: skeleton pages, each filtered after paging, until ``limit`` items are
+        shown, the skeleton ends, or ``fill_requests`` pages were read."""
+        dropped = account.unrenderable
+        shown: list[_Item] = []
+        for _ in range(max(1, self.fill_requests)):
+            page, after = _skeleton(items, cursor, limit - len(shown))
+            shown += [
+                i for i in page if dropped is None or not dropped[0] <= i.source.at < dropped[1]
+            ]
+            if after is None or after == cursor:
+                return shown, None
+            cursor = after
+            if len(shown) >= limit:
+                break
+        return shown, cursor
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -248,7 +276,8 @@ class BlueskyServer(FakeServer):
         if not 0 <= account.pinned < len(newest_first):
             return None
         target = newest_first[account.pinned]
-        return next((i for i in _items(account) if i.source is target), None)
+        items = _items(account, sorted_at=self.indexed_at == "sortedAt")
+        return next((i for i in items if i.source is target), None)
 
     def _too_many(self, headers: Mapping[str, str]) -> web.Response:
         wait = int(headers["RateLimit-Reset"]) - int(self.clock().timestamp())
@@ -273,8 +302,20 @@ class BlueskyServer(FakeServer):
         return headers, used > self.rate_limit
 
 
-def _items(account: AccountSpec) -> list[_Item]:
-    """The account's feed items, newest first by the AppView's sort key."""
+def _skeleton(items: list[_Item], cursor: str | None, limit: int) -> tuple[list[_Item], str | None]:
+    """One page of the data plane's author feed: a cursor only when more items follow
+    (``TimeCidKeyset.page``, ``packages/bsky/src/data-plane/server/db/pagination.ts``)."""
+    key = _cursor_key(cursor) if cursor else None
+    after = [i for i in items if key is None or (i.sort_at, i.cid) < key]
+    page = after[:limit]
+    if len(after) > limit and page:
+        return page, f"{int(page[-1].sort_at.timestamp() * 1000)}__{page[-1].cid}"
+    return page, None
+
+
+def _items(account: AccountSpec, *, sorted_at: bool = False) -> list[_Item]:
+    """The account's feed items, newest first by the AppView's sort key; with ``sorted_at``
+    each post's ``indexedAt`` is served as that key."""
     did = account.did
     author = {"did": did, "handle": account.handle, "displayName": account.display_name or ""}
     items: list[_Item] = []
@@ -308,7 +349,8 @@ def _items(account: AccountSpec) -> list[_Item]:
             "text": f"Bericht {i + 1}",
         }
         uri = f"at://{did}/app.bsky.feed.post/{rkey}"
-        view: dict[str, Any] = {"post": _post_view(uri, cid, author, record, post.at)}
+        indexed = min(created, post.at) if sorted_at else post.at
+        view: dict[str, Any] = {"post": _post_view(uri, cid, author, record, indexed)}
         if post.kind in ("reply", "reply_other"):
             parent = (
                 previous_own

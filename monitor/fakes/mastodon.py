@@ -1,14 +1,28 @@
-"""A fake Mastodon server (public REST API) on 127.0.0.1, for tests and ``demo``.
+"""A fake Mastodon server (public REST API and WebFinger) on 127.0.0.1, for tests and ``demo``.
 
 Reproduces the reference's checklist (§8 items 12 and 13): ``/api/v1/accounts/lookup`` (404
 ``{"error":"Record not found"}``; local ``acct`` without a domain), statuses with string ids
-that grow with time, boosts as an outer status around ``reblog`` (outer ``created_at`` = boost
-time, empty ``content``), ``exclude_replies`` keeping self-thread replies, ``limit`` capped at
-40, a ``Link`` header whose ``next`` (``max_id``) appears only when the page is full and which
-keeps only ``limit``/``only_media``/``exclude_replies`` (so ``exclude_reblogs`` is dropped),
+that grow with time, each carrying its full account (``REST::StatusSerializer``), boosts as an
+outer status around ``reblog`` (outer ``created_at`` = boost time, empty ``content``),
+``exclude_replies`` keeping self-thread replies, ``limit`` capped at 40, a ``Link`` header whose
+``next`` (``max_id``) appears only when the page is full and which keeps only
+``limit``/``only_media``/``exclude_replies`` (so ``exclude_reblogs`` is dropped),
 ``X-RateLimit-*`` headers with a reset time in 6-digit fractional seconds and 429 when spent,
 ``last_status_at`` as a bare date, suspended accounts as a mostly empty account with
-``"suspended": true`` and moved accounts with ``moved``.
+``"suspended": true`` (their statuses an empty list) and moved accounts with ``moved``.
+
+Followers-only statuses are never shown to an anonymous reader. Mastodon leaves them out in SQL,
+so its pages stay full (``AccountStatusesFilter``); with ``paging="gotosocial"`` they are left
+out after paging, with ``next``/``prev`` taken before filtering, so pages come short or empty
+and still link on (GoToSocial ``internal/processing/account/statuses.go``).
+
+``/.well-known/webfinger`` answers as ``WellKnown::WebfingerController`` does: ``resource`` is
+``acct:user@domain`` for the account's domain or the server's own host, the JRD of
+``WebfingerSerializer`` (``application/jrd+json``), 400 without a resource, 404 for an unknown
+account, 410 for a suspended one. With ``web_domain`` the server runs at another host than the
+domain in its accounts' handles (``WEB_DOMAIN`` vs ``LOCAL_DOMAIN``, Mastodon docs
+``admin/config.md``); ``WebsiteServer`` is then the website at the handles' domain, which
+redirects WebFinger to the server with a 301 as the docs' nginx example does.
 
     python -m monitor.fakes.mastodon --port 8083 --spec mastodon.json
 
@@ -21,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -48,10 +63,18 @@ DEFAULT_LIMIT = 20
 RATE_PERIOD = 300  # seconds: 300 requests per 5 minutes per IP by default
 _LINK_PARAMS = ("exclude_replies", "limit", "only_media")  # what Link URLs carry over
 _OTHER_ACCOUNT = "109000000000000001"
+_NOT_FOUND_PAGE = (
+    '<!DOCTYPE html>\n<html lang="nl"><head><title>Pagina niet gevonden</title></head>'
+    "<body><h1>Pagina niet gevonden</h1></body></html>"
+)
 _ERROR_PAGE = (
     "<!DOCTYPE html>\n<html><head><title>We're sorry, but something went wrong (500)</title>"
     "</head><body><h1>We're sorry, but something went wrong.</h1></body></html>"
 )
+
+
+Paging = Literal["mastodon", "gotosocial"]
+_GTS_LINK_FLAGS = ("exclude_replies", "exclude_reblogs", "pinned", "only_media", "only_public")
 
 
 @dataclass
@@ -59,12 +82,13 @@ class AccountSpec:
     """A Mastodon account on this server."""
 
     username: str
-    domain: str = "social.example"
+    domain: str = "social.example"  # the domain in its handle (the server's LOCAL_DOMAIN)
     display_name: str | None = None
     followers: int = 0
     posts: Sequence[FakePost] = ()
     behaviour: Behaviour = "ok"
     moved_to: str | None = None  # user@domain of the new account, for behaviour "moved"
+    followers_only: tuple[datetime, datetime] | None = None  # statuses posted in [from, to)
 
     @property
     def id(self) -> str:
@@ -81,10 +105,14 @@ class MastodonServer(FakeServer):
         *,
         rate_limit: int = 300,
         clock: Clock = utcnow,
+        paging: Paging = "mastodon",
+        web_domain: str | None = None,
     ) -> None:
         super().__init__(clock=clock)
         self.accounts = list(accounts)
         self.rate_limit = rate_limit
+        self.paging = paging
+        self.web_domain = web_domain  # the host it runs at (WEB_DOMAIN); None: each account's
         self._window = (-1, 0)  # (window number, requests in it)
 
     def account(self, handle: str) -> AccountSpec:
@@ -104,7 +132,13 @@ class MastodonServer(FakeServer):
         account = self.account(handle)
         self.set(handle, posts=[FakePost(at, kind), *account.posts])
 
+    def remove_post(self, handle: str, at: datetime) -> None:
+        """Delete the status dated ``at``."""
+        account = self.account(handle)
+        self.set(handle, posts=[p for p in account.posts if p.at != at])
+
     def routes(self, app: web.Application) -> None:
+        app.router.add_get("/.well-known/webfinger", self._webfinger)
         app.router.add_get("/api/v1/accounts/lookup", self._lookup)
         app.router.add_get("/api/v1/accounts/{id}/statuses", self._statuses)
         app.router.add_get("/api/v1/accounts/{id}", self._account)
@@ -151,30 +185,79 @@ class MastodonServer(FakeServer):
             bounds = {k: int(query[k]) for k in ("max_id", "since_id", "min_id") if k in query}
         except ValueError:
             return json_response({"error": "Validation failed"}, 422, headers)
-        statuses = [] if account.behaviour == "suspended" else _statuses(account)
+        entity = self._account_entity(account)
+        suspended = account.behaviour == "suspended"  # unavailable: an empty list
+        rows = [] if suspended else _statuses(account, entity, self._host(account))
         if _true(query.get("exclude_replies")):
-            statuses = [s for s in statuses if s["in_reply_to_account_id"] in (None, account.id)]
+            rows = [s for s in rows if s["in_reply_to_account_id"] in (None, account.id)]
         if _true(query.get("exclude_reblogs")):
-            statuses = [s for s in statuses if s["reblog"] is None]
+            rows = [s for s in rows if s["reblog"] is None]
         if _true(query.get("only_media")) or _true(query.get("pinned")):
-            statuses = []  # no media and no pins in this fake
+            rows = []  # no media and no pins in this fake
+        if self.paging == "mastodon":  # distributable_visibility: in SQL, before paging
+            rows = [s for s in rows if s["visibility"] != "private"]
         if "max_id" in bounds:
-            statuses = [s for s in statuses if int(s["id"]) < bounds["max_id"]]
+            rows = [s for s in rows if int(s["id"]) < bounds["max_id"]]
         if "since_id" in bounds:
-            statuses = [s for s in statuses if int(s["id"]) > bounds["since_id"]]
+            rows = [s for s in rows if int(s["id"]) > bounds["since_id"]]
         if "min_id" in bounds:  # the page just after min_id, still newest first
-            statuses = [s for s in statuses if int(s["id"]) > bounds["min_id"]][-limit:]
-        page = statuses[:limit]
-        links = []
+            rows = [s for s in rows if int(s["id"]) > bounds["min_id"]][-limit:]
+        rows = rows[:limit]
+        page = [s for s in rows if s["visibility"] != "private"]
         path = f"{request.url.origin()}{request.path}"
-        kept = [(k, query[k]) for k in _LINK_PARAMS if k in query]
-        if len(page) == limit:
-            links.append(f'<{path}?{urlencode([*kept, ("max_id", page[-1]["id"])])}>; rel="next"')
-        if page:
-            links.append(f'<{path}?{urlencode([*kept, ("min_id", page[0]["id"])])}>; rel="prev"')
+        if self.paging == "gotosocial":
+            links = _gotosocial_links(path, query, limit, rows)
+        else:
+            links = _mastodon_links(path, query, limit, page)
         if links:
             headers["Link"] = ", ".join(links)
         return json_response(page, headers=headers)
+
+    async def _webfinger(self, request: web.Request) -> web.Response:
+        resource = request.query.get("resource", "")
+        user, at, domain = resource.removeprefix("acct:").rpartition("@")
+        short = {"Cache-Control": "max-age=180, public"}
+        if resource.lower().startswith(("http://", "https://")):
+            return web.Response(status=404, headers=short)  # profile URLs: not in this fake
+        if not at:  # missing, or no user@domain: InvalidRequest
+            return web.Response(status=400, headers=short)
+        account = next(
+            (
+                a
+                for a in self.accounts
+                if a.username.lower() == user.lower()
+                and domain.lower() in (a.domain.lower(), self._host(a).lower())
+            ),
+            None,
+        )
+        if account is None or account.behaviour == "not_found":
+            return web.Response(status=404, headers=short)
+        if account.behaviour == "suspended":
+            return web.Response(status=410)
+        web_base = f"https://{self._host(account)}"
+        jrd = {
+            "subject": f"acct:{account.username}@{account.domain}",
+            "aliases": [f"{web_base}/@{account.username}", f"{web_base}/users/{account.username}"],
+            "links": [
+                {
+                    "rel": "http://webfinger.net/rel/profile-page",
+                    "type": "text/html",
+                    "href": f"{web_base}/@{account.username}",
+                },
+                {
+                    "rel": "self",
+                    "type": "application/activity+json",
+                    "href": f"{web_base}/users/{account.username}",
+                },
+                {
+                    "rel": "http://ostatus.org/schema/1.0/subscribe",
+                    "template": f"{web_base}/authorize_interaction?uri={{uri}}",
+                },
+            ],
+        }
+        response = web.Response(text=json.dumps(jrd), content_type="application/jrd+json")
+        response.headers["Cache-Control"] = "max-age=259200, public"
+        return response
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -188,6 +271,10 @@ class MastodonServer(FakeServer):
             ),
             None,
         )
+
+    def _host(self, account: AccountSpec) -> str:
+        """The host the account's pages are served from (WEB_DOMAIN, else its own domain)."""
+        return self.web_domain or account.domain
 
     def _by_id(self, account_id: str) -> AccountSpec | None:
         return next((a for a in self.accounts if a.id == account_id), None)
@@ -226,8 +313,9 @@ class MastodonServer(FakeServer):
         return None
 
     def _account_entity(self, account: AccountSpec) -> dict[str, Any]:
-        statuses = _statuses(account)
+        statuses = _statuses(account, {}, self._host(account))
         suspended = account.behaviour == "suspended"
+        web_base = f"https://{self._host(account)}"
         entity: dict[str, Any] = {
             "id": account.id,
             "username": account.username,
@@ -240,9 +328,9 @@ class MastodonServer(FakeServer):
             "group": False,
             "created_at": "2023-07-13T00:00:00.000Z",
             "note": "" if suspended else f"<p>Officieel account van {account.username}</p>",
-            "url": f"https://{account.domain}/@{account.username}",
-            "uri": f"https://{account.domain}/users/{account.username}",
-            "avatar": f"https://{account.domain}/avatars/original/missing.png",
+            "url": f"{web_base}/@{account.username}",
+            "uri": f"{web_base}/users/{account.username}",
+            "avatar": f"{web_base}/avatars/original/missing.png",
             "followers_count": 0 if suspended else account.followers,
             "following_count": 0 if suspended else 12,
             "statuses_count": 0 if suspended else len(statuses),
@@ -263,14 +351,70 @@ class MastodonServer(FakeServer):
         return entity
 
 
-def _statuses(account: AccountSpec) -> list[dict[str, Any]]:
-    """The account's statuses, newest first, as the statuses endpoint shows them."""
-    base = f"https://{account.domain}"
+def _mastodon_links(
+    path: str, query: Mapping[str, str], limit: int, page: list[dict[str, Any]]
+) -> list[str]:
+    """``next`` only after a full page, ``prev`` after a non-empty one; few params carried."""
+    kept = [(k, query[k]) for k in _LINK_PARAMS if k in query]
+    links = []
+    if len(page) == limit:
+        links.append(f'<{path}?{urlencode([*kept, ("max_id", page[-1]["id"])])}>; rel="next"')
+    if page:
+        links.append(f'<{path}?{urlencode([*kept, ("min_id", page[0]["id"])])}>; rel="prev"')
+    return links
+
+
+def _gotosocial_links(
+    path: str, query: Mapping[str, str], limit: int, rows: list[dict[str, Any]]
+) -> list[str]:
+    """GoToSocial's ``PackagePageableResponse``: both links whenever the query found rows,
+    from the rows before filtering, with every flag spelled out."""
+    if not rows:
+        return []
+    flags = "&".join(f"{k}={str(_true(query.get(k))).lower()}" for k in _GTS_LINK_FLAGS)
+    return [
+        f'<{path}?limit={limit}&max_id={rows[-1]["id"]}&{flags}>; rel="next"',
+        f'<{path}?limit={limit}&min_id={rows[0]["id"]}&{flags}>; rel="prev"',
+    ]
+
+
+class WebsiteServer(FakeServer):
+    """The website at a Mastodon server's LOCAL_DOMAIN when the server runs at WEB_DOMAIN.
+
+    Redirects ``/.well-known/webfinger`` to the server with a 301 (the nginx example in Mastodon's
+    ``admin/config.md``); anything else is an HTML 404, as a website answers an API path.
+    """
+
+    def __init__(self, mastodon_base: str, *, clock: Clock = utcnow) -> None:
+        super().__init__(clock=clock)
+        self.mastodon_base = mastodon_base.rstrip("/")
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/{tail:.*}", self._serve)
+
+    async def _serve(self, request: web.Request) -> web.Response:
+        if request.path == "/.well-known/webfinger":
+            return web.Response(
+                status=301,
+                headers={
+                    "Location": f"{self.mastodon_base}{request.path_qs}",
+                    "Access-Control-Allow-Origin": "*",
+                },
+            )
+        return web.Response(text=_NOT_FOUND_PAGE, status=404, content_type="text/html")
+
+
+def _statuses(account: AccountSpec, entity: Mapping[str, Any], host: str) -> list[dict[str, Any]]:
+    """The account's statuses, newest first, as the statuses endpoint shows them (each with
+    ``entity``, its account, as ``REST::StatusSerializer`` embeds it), its pages at ``host``."""
+    base = f"https://{host}"
+    hidden = account.followers_only
     out: list[dict[str, Any]] = []
     previous_own: str | None = None
     for i, post in enumerate(sorted(account.posts, key=lambda p: p.at)):
         millis = int(post.at.timestamp() * 1000)
         status_id = str((millis << 16) + i % 65536)  # snowflake-like: grows with time
+        private = hidden is not None and hidden[0] <= post.at < hidden[1]
         status: dict[str, Any] = {
             "id": status_id,
             "created_at": _iso(post.at),
@@ -278,7 +422,7 @@ def _statuses(account: AccountSpec) -> list[dict[str, Any]]:
             "in_reply_to_account_id": None,
             "sensitive": False,
             "spoiler_text": "",
-            "visibility": "unlisted" if i % 9 == 8 else "public",
+            "visibility": "private" if private else "unlisted" if i % 9 == 8 else "public",
             "language": "nl",
             "uri": f"{base}/users/{account.username}/statuses/{status_id}",
             "url": f"{base}/@{account.username}/{status_id}",
@@ -288,7 +432,7 @@ def _statuses(account: AccountSpec) -> list[dict[str, Any]]:
             "edited_at": None,
             "content": f"<p>Bericht {i + 1}</p>",
             "reblog": None,
-            "account": {"id": account.id, "username": account.username, "acct": account.username},
+            "account": entity,
             "media_attachments": [],
             "mentions": [],
             "tags": [],

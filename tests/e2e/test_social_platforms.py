@@ -12,6 +12,7 @@ import pytest
 from monitor.fakes import bluesky, linkedin, mastodon
 from monitor.fakes._common import FakePost
 from tests.e2e.daemon import Daemon, value
+from tests.fake_tls import make_pki
 
 pytestmark = pytest.mark.e2e
 
@@ -213,6 +214,59 @@ def expected() -> dict[tuple[str, str], Expect]:
 
 def specs(table: dict[str, tuple[object, Expect]]) -> Sequence[object]:
     return [spec for spec, _ in table.values()]
+
+
+async def test_a_split_domain_mastodon_account_is_found_read_and_judged(tmp_path: Path) -> None:
+    """Handles on ``127.0.0.1:A``, a website that redirects WebFinger; Mastodon runs at
+    ``localhost:B`` (LOCAL_DOMAIN vs WEB_DOMAIN). No base_url: the daemon finds the host itself,
+    over https it trusts through SSL_CERT_FILE."""
+    pki = make_pki(tmp_path / "pki")
+    api = mastodon.MastodonServer()
+    api.web_domain = "localhost:" + (await api.start(tls=pki.server_context())).rsplit(":", 1)[1]
+    site = mastodon.WebsiteServer(f"https://{api.web_domain}")
+    domain = (await site.start(tls=pki.server_context())).removeprefix("https://")
+    api.accounts = [
+        mastodon.AccountSpec("actief", domain, "Gemeente Gesplitst", 55, mixed(2, 30, 1)),
+        mastodon.AccountSpec("stil", domain, posts=every(4, 10, 35)),
+    ]
+    active, quiet = f"@actief@{domain}", f"@stil@{domain}"
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[monitor]
+database = "sqlite:///{tmp_path}/monitor.db"
+poll_interval = "1h"
+jitter = "1s"
+
+{org("Gesplitst", "mastodon", f'"{active}"')}
+{org("Stil", "mastodon", f'"{quiet}"')}
+"""
+    )
+    daemon = Daemon(config, env={"SSL_CERT_FILE": str(pki.ca)}).start()
+    try:
+        await daemon.wait_ready()
+
+        async def all_polled() -> list[dict[str, object]] | None:
+            got = await daemon.channels()
+            return got if all(c["last_poll_at"] for c in got) else None
+
+        channels = await daemon.until(all_polled, 30, "both channels to be polled")
+        by_handle = {c["channel"]: c for c in channels}
+        assert {h: (c["state"], c["poll_ok"]) for h, c in by_handle.items()} == {
+            active: ("active", True),
+            quiet: ("inactive", True),
+        }, daemon.log
+        assert by_handle[active]["url"] == f"https://{api.web_domain}/@actief"
+        assert by_handle[active]["followers"] == 55
+        assert site.log.counts["/.well-known/webfinger"] == 2  # one per account, then remembered
+        looked_up = {r.param("acct") for r in api.log.requests if r.path.endswith("/lookup")}
+        assert looked_up == {f"actief@{domain}", f"stil@{domain}"}
+        metrics = await daemon.metrics()
+        assert value(metrics, "channel_monitor_state", channel=active, state="active") == 1
+    finally:
+        assert daemon.stop() == 0, daemon.log
+        await site.stop()
+        await api.stop()
 
 
 async def test_social_channels_states_and_reasons(tmp_path: Path) -> None:
