@@ -134,13 +134,17 @@ async def read_posts(
     backfill: Callable[[Resume, int], Awaitable[Walk]],
     position: Callable[[Walk], str | None],
 ) -> tuple[list[Post], Resume | None]:
-    """Read new posts, then spend what is left of the page budget on the open gap, if any."""
+    """Read new posts, then spend what is left of the page budget on the open gap, if any.
+
+    The gap gets at least one page even when the new posts used the budget (as in
+    ``_paging.catch_up``): otherwise, with ``page_limit = 1``, a backlog would never be read.
+    """
     head = await walk(first, more, bound=since, budget=budget)
     posts = list(head.posts)
     resume = next_resume(head, position(head), since, previous, backfill=False)
-    if previous is not None and head.pending is None and head.pages < budget:
+    if previous is not None and head.pending is None:
         try:
-            rest = await backfill(previous, budget - head.pages)
+            rest = await backfill(previous, max(1, budget - head.pages))
         except Malformed:
             return posts, None  # an unreadable old position (a stale cursor): give it up
         posts.extend(rest.posts)
