@@ -44,9 +44,12 @@ PLATFORM_NAMES = {
 REASONS = {
     "auth": "the access token is invalid, has expired or lacks permission",
     "rate_limited": "the platform is limiting our requests",
-    "not_found": "the page was not found (removed or renamed?)",
+    # Graph's 100/33 cannot tell a missing Page from one the token may not read: say both
+    "not_found": "the page was not found, or may not be read with this token (removed, renamed,"
+    " or a permission missing?)",
     "transient": "the platform did not answer properly (timeout, server or network error)",
     "malformed": "the platform's answer could not be read",
+    "storage": "the monitor could not record what it read (its database refused the write)",
 }
 
 

@@ -292,7 +292,8 @@ def test_a_reminder_for_a_channel_that_cannot_be_read_says_its_recorded_state() 
     assert "inactive" not in line
     assert "posted nothing" not in line
     assert line.endswith(
-        "still cannot be read since 8 days: the page was not found (removed or renamed?)"
+        "still cannot be read since 8 days: the page was not found, or may not be read with"
+        " this token (removed, renamed, or a permission missing?)"
     )
 
 
@@ -446,7 +447,8 @@ def test_message_lines_for_every_kind() -> None:
     assert [line.split(") ", 1)[1] for line in lines[1:]] == [
         "is fine again (active, was inactive) after needing attention for 12 days",
         "can be read again, after 2 days of failures",
-        "cannot be read (3 failed attempts in a row): the page was not found (removed or renamed?)",
+        "cannot be read (3 failed attempts in a row): the page was not found, or may not be"
+        " read with this token (removed, renamed, or a permission missing?)",
         "still has posted nothing for 200 days (dormant)",
     ]
 
