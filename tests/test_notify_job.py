@@ -472,25 +472,35 @@ async def test_a_round_stops_sending_and_gives_back_what_it_did_not_try(
     assert {d.attempts for d in again.deliveries} == {1}
 
 
+async def eventually(predicate: Callable[[], object], what: str, seconds: float = 60) -> None:
+    """Wait until ``predicate()`` is truthy; the deadline only catches a hang."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
 async def test_a_standby_neither_records_nor_sends_until_it_leads(world: World) -> None:
     world.poll(0, 40)
-    leads, stop = [False], asyncio.Event()
-    notifier = world.make(leading=lambda: leads[0], evaluate_every=timedelta(milliseconds=20))
+    leads, stop, checks = [False], asyncio.Event(), [0]
+
+    def leading() -> bool:
+        checks[0] += 1
+        return leads[0]
+
+    notifier = world.make(leading=leading, evaluate_every=timedelta(milliseconds=20))
     task = asyncio.create_task(notifier.run(stop))
     try:
-        await asyncio.sleep(0.3)
+        await eventually(lambda: checks[0] >= 5, "five turns as a standby")
         assert world.hooks.sent == []
         assert NotificationStore(world.store.engine).events() == []
         assert counter_value(notifier.instruments.evaluations) == 0
         leads[0] = True
-        for _ in range(200):
-            if world.hooks.sent:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: world.hooks.sent, "a message once it leads")
         assert [b["organisation"] for b in world.hooks.accepted()] == ["Gemeente A"]
     finally:
         stop.set()
-        await asyncio.wait_for(task, timeout=5)
+        await asyncio.wait_for(task, timeout=60)
 
 
 async def test_a_failed_retry_now_is_logged(
@@ -503,9 +513,9 @@ async def test_a_failed_retry_now_is_logged(
     caplog.set_level(logging.INFO, logger="channel_monitor.notify")
     stop = asyncio.Event()
     task = asyncio.create_task(world.make().run(stop))
-    await asyncio.sleep(0.1)
+    await eventually(lambda: any(r.exc_info for r in caplog.records), "the error to be logged")
     stop.set()
-    await asyncio.wait_for(task, timeout=5)
+    await asyncio.wait_for(task, timeout=60)
     (record,) = [r for r in caplog.records if r.exc_info is not None]
     assert record.levelno == logging.ERROR
     assert "waiting notifications" in record.getMessage()

@@ -124,7 +124,7 @@ class Daemon:
         """One sample of ``name`` as the daemon serves it now (None when absent)."""
         return value(await self.metrics(), name, **labels)
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
         assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.send_signal(sig)

@@ -356,8 +356,8 @@ async def test_runs_read_only_as_non_root_and_stops_on_sigterm(
             assert code == 0, f"{out}\n{err}"
         exit_code = engine("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip()
         log = logs()
+        # 0, not 137: it stopped on SIGTERM before the engine's SIGKILL after STOP_BUDGET
         assert exit_code == "0", log
-        assert time_to_stop < STOP_BUDGET, f"stopping took {time_to_stop:.1f} s:\n{log}"
         # CHANNEL_MONITOR_LOG_FORMAT=json took effect: one JSON object per line (the engine's own
         # warnings, e.g. podman's about systemd timers, are not the container's and start with
         # something else)

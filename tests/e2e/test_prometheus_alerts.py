@@ -12,6 +12,10 @@ Three channels:
   Its silence crosses inactive_after while its polls fail, so it WOULD be inactive if failures were
   ignored (the test checks that with the shipped expression minus its guard); it must show up as
   ``ChannelPollFailing`` only, never as ``ChannelInactive``.
+
+The failing feed is dated when it is read, and Prometheus already scrapes the daemon's address
+before the daemon starts: however long the set-up takes, the failed poll has the time of two polls
+and a scrape (a few seconds of CROSSING) to reach Prometheus before the silence crosses.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from typing import Any
 
 import pytest
 import yaml
+from aiohttp import web
 
-from monitor.fakes.feeds import FeedServer, FeedSpec
+from monitor.fakes.feeds import CONTENT_TYPES, FeedServer, FeedSpec, render
 from tests.e2e.daemon import ROOT, Daemon
 from tests.e2e.promstack import (
     Prometheus,
@@ -55,9 +60,9 @@ ACTIVITY_ALERTS = {
 }
 GUARD = "unless channel_monitor_poll_success == 0"
 
-# The failing channel's silence reaches its inactive_after (1d) this long after the test starts:
-# by then its polls must have been failing for a while (checked), and the test watches on for
-# SETTLE more, longer than `for:` plus scrape, evaluation and group_wait.
+# The failing channel's silence reaches its inactive_after (1d) this long after its only
+# successful read: by then its polls must have been failing for a while (checked), and the test
+# watches on for SETTLE more, longer than `for:` plus scrape, evaluation and group_wait.
 CROSSING = timedelta(seconds=25)
 SETTLE = timedelta(seconds=6)
 DEADLINE = 90  # seconds for the whole picture to arrive
@@ -104,6 +109,42 @@ def shipped_expr(rules: dict[str, Any], alertname: str) -> str:
     return str(found[0]["expr"])
 
 
+class ReadOnce:
+    """The failing channel's feed: the first read gets ten posts, the newest CROSSING short of a
+    day old at that moment; every later read gets 404."""
+
+    def __init__(self) -> None:
+        self.read_at: datetime | None = None  # when the one successful read was served
+        self.refused = 0  # 404s served since
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_get(PATHS[FAILING], self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        return f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def crossing(self) -> datetime:
+        assert self.read_at is not None
+        return self.read_at + CROSSING
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        if self.read_at is not None:
+            self.refused += 1
+            return web.Response(status=404, text="404 Not Found")
+        self.read_at = datetime.now(UTC).replace(microsecond=0)
+        posts = every(2, 10, newest=self.crossing - timedelta(days=1))
+        body = render(PATHS[FAILING], FeedSpec(posts=posts), self.read_at)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPES["rss"]})
+
+
 def brief(alert: dict[str, Any]) -> str:
     """``ChannelInactive{Gemeente Stil} firing``: enough to read a failure message."""
     labels = alert["labels"]
@@ -112,21 +153,20 @@ def brief(alert: dict[str, Any]) -> str:
     return f"{labels['alertname']}{{{where}}} {state}"
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(300)
 async def test_inactive_and_poll_failing_reach_the_webhook(tmp_path: Path) -> None:
     require_binaries()
     start = datetime.now(UTC)
-    crossing = start + CROSSING
-    failing_posts = every(2, 10, newest=crossing - timedelta(days=1))
     server = FeedServer(
         {
             PATHS[ACTIVE]: FeedSpec(posts=every(2, 20, newest=start - timedelta(days=1))),
             PATHS[STALE]: FeedSpec(posts=every(7, 10, newest=start - timedelta(days=40))),
-            PATHS[FAILING]: FeedSpec(posts=failing_posts),
         }
     )
     base = await server.start()
+    read_once = ReadOnce()
     channels = {org: base + path for org, path in PATHS.items()}
+    channels[FAILING] = await read_once.start() + PATHS[FAILING]
     daemon = Daemon(write_config(tmp_path, channels))
     webhook = WebhookReceiver()
     services: list[Service] = []
@@ -136,9 +176,10 @@ async def test_inactive_and_poll_failing_reach_the_webhook(tmp_path: Path) -> No
     rules = load_yaml(RULES)
     # ChannelMonitorDown keeps a longer `for:`: Prometheus evaluates rules from its start but
     # hands the first targets to the scrape manager only after its discovery tick (5 s), so
-    # absent(up{job="channel-monitor"}) holds for a few seconds after every start.
+    # absent(up{job="channel-monitor"}) holds for a few seconds after every start, and
+    # up == 0 until the daemon, started after Prometheus, answers.
     test_rules = shorten_rules(
-        rules, for_="2s", keep_firing_for="0s", for_by_alert={"ChannelMonitorDown": "20s"}
+        rules, for_="2s", keep_firing_for="0s", for_by_alert={"ChannelMonitorDown": "60s"}
     )
     inhibit_rules = load_yaml(ALERTMANAGER_CONFIG)["inhibit_rules"]
     assert inhibit_rules, "the shipped Alertmanager config has no inhibit rules"
@@ -147,8 +188,7 @@ async def test_inactive_and_poll_failing_reach_the_webhook(tmp_path: Path) -> No
     unguarded_expr = inactive_expr.replace(GUARD, "")
 
     def alive() -> None:
-        assert daemon.proc is not None
-        if daemon.proc.poll() is not None:
+        if daemon.proc is not None and daemon.proc.poll() is not None:
             raise AssertionError(f"daemon exited ({daemon.proc.returncode}):\n{daemon.log[-5000:]}")
         for service in services:
             service.check()
@@ -177,8 +217,8 @@ async def test_inactive_and_poll_failing_reach_the_webhook(tmp_path: Path) -> No
         )
 
     try:
-        # all four start at once; Prometheus' first scrape comes after its 5 s discovery tick
-        daemon.start()
+        # Prometheus and Alertmanager first, however long they take: the daemon starts once
+        # Prometheus scrapes its address (its first scrape comes after a 5 s discovery tick)
         await webhook.start()
         alertmanager = start_alertmanager(
             tmp_path / "alertmanager", webhook_url=webhook.url, inhibit_rules=inhibit_rules
@@ -192,16 +232,19 @@ async def test_inactive_and_poll_failing_reach_the_webhook(tmp_path: Path) -> No
             alertmanager=alertmanager.base.removeprefix("http://"),
         )
         services.append(prom)
-        await daemon.wait_ready()
-
-        # the failing channel is read once, with its posts, and from then on answers 404
-        def failing_read() -> bool:
-            return any(h.key == PATHS[FAILING] and h.status == 200 for h in server.hits)
-
-        await daemon.until(failing_read, 30, "the failing channel's first, successful read")
-        server.set(PATHS[FAILING], FeedSpec(posts=failing_posts, status=404))
         for service in services:
-            await until(service.ready, 30, f"{service.name} to be ready", alive=alive)
+            await until(service.ready, 120, f"{service.name} to be ready", alive=alive)
+
+        async def scraping() -> bool:
+            assert prom is not None
+            return bool(await prom.query(f'up{{job="{JOB}"}}'))
+
+        await until(scraping, 120, "Prometheus to scrape the daemon's address", alive=alive)
+        daemon.start()
+        await daemon.wait_ready(120)
+        # the failing channel is read once, with its posts, and from then on answers 404
+        await daemon.until(lambda: read_once.refused, 120, "the failing channel's second read")
+        crossing = read_once.crossing
 
         failing = f'{{organisation="{FAILING}"}}'
 
@@ -210,12 +253,12 @@ async def test_inactive_and_poll_failing_reach_the_webhook(tmp_path: Path) -> No
             await observe()
             return bool(await prom.query(f"channel_monitor_poll_success{failing} == 0"))
 
-        await until(failure_scraped, 30, "Prometheus to see the failing poll", alive=alive)
+        await until(failure_scraped, 120, "Prometheus to see the failing poll", alive=alive)
         print(f"failing poll in Prometheus +{time.monotonic() - t_start:.1f}s")
-        assert datetime.now(UTC) < crossing - timedelta(seconds=3), (
-            "setup took too long: the failing channel's silence crosses inactive_after before "
-            "its failed poll reached Prometheus, so the guard cannot be shown; raise CROSSING"
-        )
+        # two polls and a scrape after the read: only a daemon or Prometheus stalled for most
+        # of CROSSING misses this (then the guard cannot be shown; raise CROSSING)
+        left = (crossing - datetime.now(UTC)).total_seconds()
+        assert left > 3, f"the failed poll reached Prometheus {3 - left:.1f} s too late"
 
         async def picture() -> bool:
             assert prom is not None
@@ -273,4 +316,5 @@ async def test_inactive_and_poll_failing_reach_the_webhook(tmp_path: Path) -> No
         await webhook.stop()
         code = daemon.stop() if daemon.proc is not None else 0
         await server.stop()
+        await read_once.stop()
     assert code == 0, daemon.log
