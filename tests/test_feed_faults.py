@@ -31,7 +31,7 @@ from monitor.redact import Redactor, seal, unseal
 from monitor.settings import ChannelSettings, Policy, channel_label
 from monitor.storage import Store
 from monitor.views import snapshot
-from monitor.web import status_page
+from monitor.web.app import status_page
 from tests.conftest import NOW
 from tests.e2e.daemon import cli
 

@@ -21,7 +21,7 @@ from monitor.redact import Redactor
 from monitor.settings import ChannelSettings, Policy
 from monitor.storage import Store
 from monitor.views import judge
-from monitor.web import status_page
+from monitor.web.app import status_page
 from tests.conftest import NOW
 
 NOTE = (

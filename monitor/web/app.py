@@ -16,7 +16,7 @@ from monitor.api import channel_json
 from monitor.report import SUMMARY_HEADER, days, html_table, summary_rows
 from monitor.settings import WebSettings
 from monitor.views import ChannelView
-from monitor.webauth import protection
+from monitor.web.auth import protection
 
 Snapshot = Callable[[], Awaitable[Sequence[ChannelView]]]
 Check = Callable[[], Awaitable[bool]]
