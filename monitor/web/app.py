@@ -1,11 +1,12 @@
-"""HTTP: /metrics, /healthz, /readyz, /api/channels, /api/events and a status page at /."""
+"""HTTP: /metrics, /healthz, /readyz, /api/channels, /api/events, the status page at / and a
+page per channel at /channel/<id>."""
 
 from __future__ import annotations
 
 import asyncio
-import html
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -13,26 +14,22 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from monitor.api import channel_json
-from monitor.report import SUMMARY_HEADER, days, html_table, summary_rows
 from monitor.settings import WebSettings
 from monitor.views import ChannelView
 from monitor.web.auth import protection
+from monitor.web.channel import channel_page, missing_page
+from monitor.web.history import ChannelHistory
+from monitor.web.i18n import negotiate
+from monitor.web.pages import CSP, Page, PageOptions
+from monitor.web.status import status_page
 
 Snapshot = Callable[[], Awaitable[Sequence[ChannelView]]]
 Check = Callable[[], Awaitable[bool]]
 EventLog = Callable[[int], Awaitable[Sequence[Mapping[str, Any]]]]  # newest events as JSON
+History = Callable[[int], Awaitable[ChannelHistory]]  # one channel's posts, polls and events
+NextPolls = Callable[[], Mapping[int, datetime]]  # the scheduler's plan, by channel id
 MAX_EVENTS = 1000
-
-_STATE_COLOURS = {
-    "active": "#1a7f37",
-    "below_target": "#9a6700",
-    "quiet": "#bc4c00",
-    "inactive": "#cf222e",
-    "dormant": "#82071e",
-    "never_posted": "#6e7781",
-    "parked": "#57606a",
-    "unknown": "#57606a",
-}
+STATIC = Path(__file__).with_name("static")
 
 
 def build_app(
@@ -44,12 +41,29 @@ def build_app(
     clock: Callable[[], datetime],
     events: EventLog | None = None,
     protect: WebSettings | None = None,
+    history: History | None = None,
+    next_polls: NextPolls | None = None,
+    pages: PageOptions | None = None,
 ) -> web.Application:
     """The aiohttp application; every dependency is passed in.
 
     ``protect`` (the web configuration file) adds basic authentication and response headers;
-    TLS is the listening socket's business (``monitor.app``).
+    TLS is the listening socket's business (``monitor.app``). ``pages`` sets the pages' time
+    zone and language, and labels simulated data.
     """
+    options = pages or PageOptions()
+
+    def page(request: web.Request) -> Page:
+        lang = negotiate(
+            request.query.get("lang"), options.language, request.headers.get("Accept-Language")
+        )
+        return Page(options, lang, clock())
+
+    def html_page(text: str, status: int = 200) -> web.Response:
+        response = web.Response(text=text, status=status, content_type="text/html")
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["Vary"] = "Accept-Language"
+        return response
 
     async def metrics(request: web.Request) -> web.Response:
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
@@ -71,9 +85,24 @@ def build_app(
         views = await snapshot()
         return web.json_response([channel_json(v) for v in views])
 
-    async def index(_: web.Request) -> web.Response:
+    async def index(request: web.Request) -> web.Response:
         views = await snapshot()
-        return web.Response(text=status_page(views, clock()), content_type="text/html")
+        plan = next_polls() if next_polls is not None else {}
+        return html_page(status_page(views, page(request), request.query, plan))
+
+    async def channel(request: web.Request) -> web.Response:
+        views = await snapshot()
+        wanted = request.match_info["id"]
+        view = next((v for v in views if str(v.record.id) == wanted), None)
+        if view is None:
+            return html_page(missing_page(page(request)), status=404)
+        past = (
+            await history(view.record.id)
+            if history is not None
+            else ChannelHistory(posts=(), polls=(), events=())
+        )
+        planned = (next_polls() if next_polls is not None else {}).get(view.record.id)
+        return html_page(channel_page(view, past, page(request), planned))
 
     async def api_events(request: web.Request) -> web.Response:
         try:
@@ -93,72 +122,6 @@ def build_app(
     app.router.add_get("/api/channels", api_channels)
     app.router.add_get("/api/events", api_events)
     app.router.add_get("/", index)
+    app.router.add_get(r"/channel/{id:\d+}", channel)
+    app.router.add_static("/static/", STATIC)
     return app
-
-
-def sparkline(weekly: Sequence[int]) -> str:
-    """A tiny SVG bar chart of posts per week."""
-    top = max(weekly, default=0) or 1
-    bars = "".join(
-        f'<rect x="{i * 7}" y="{20 - 20 * n / top:.1f}" width="5" height="{20 * n / top:.1f}"/>'
-        for i, n in enumerate(weekly)
-    )
-    title = "posts per week, oldest first: " + ", ".join(map(str, weekly))
-    return (
-        f'<svg width="{7 * len(weekly)}" height="20" role="img" aria-label="{title}">'
-        f"<title>{title}</title><g fill='#0969da'>{bars}</g></svg>"
-    )
-
-
-def status_page(views: Sequence[ChannelView], now: datetime) -> str:
-    """The page for people: the survey summary, then every organisation and channel."""
-    esc = html.escape
-    rows = []
-    for v in views:
-        state = v.state.value
-        colour = _STATE_COLOURS.get(state, "#57606a")
-        record = v.record
-        if record.last_poll_at is None:
-            health = "not polled yet"
-        elif record.last_poll_ok:
-            health = "ok"
-            if record.profile_note:
-                health += f"; {record.profile_note}"
-        else:
-            health = f"failing: {record.last_error_reason} ({record.consecutive_failures}×)"
-        if v.stale and record.last_success_at is not None:
-            state += f" (as of {record.last_success_at:%Y-%m-%d %H:%M} UTC)"
-        name = record.name or v.handle
-        link = f'<a href="{esc(record.url)}">{esc(name)}</a>' if record.url else esc(name)
-        if v.moved_to:
-            moved = f"moved to {esc(v.moved_to)}: update the configuration"
-            link += f'<br><small class="moved">{moved}</small>'
-        detail = esc(record.last_error_detail or "")
-        rows.append(
-            f"<tr><td>{esc(v.organisation)}</td><td>{esc(v.platform)}</td><td>{link}</td>"
-            f'<td><span class="state" style="background:{colour}">{esc(state)}</span></td>'
-            f"<td>{days(v.cadence.silence)}</td><td>{v.cadence.recent_posts.get('30d', 0)}</td>"
-            f"<td>{sparkline(v.weekly_posts)}</td>"
-            f'<td title="{detail}">{esc(health)}</td></tr>'
-        )
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>channel-monitor</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{{font-family:system-ui,sans-serif;margin:2rem;color:#1f2328}}
-table{{border-collapse:collapse;margin-bottom:2rem}}
-td,th{{padding:.3rem .6rem;border-bottom:1px solid #d0d7de;text-align:left}}
-.state{{color:#fff;border-radius:.8rem;padding:.1rem .6rem;font-size:.85rem}}
-.moved{{color:#9a6700}}
-</style></head><body>
-<h1>Channel activity</h1>
-<p>As of {now:%Y-%m-%d %H:%M} UTC.
-<a href="/api/channels">JSON</a> · <a href="/metrics">metrics</a></p>
-<h2>Per platform</h2>
-{html_table(SUMMARY_HEADER, summary_rows(views))}
-<h2>Channels</h2>
-<table><thead><tr><th>organisation</th><th>platform</th><th>channel</th><th>state</th>
-<th>silence</th><th>posts 30 d</th><th>last 12 weeks</th><th>poll</th></tr></thead>
-<tbody>{"".join(rows)}</tbody></table>
-</body></html>
-"""
