@@ -226,6 +226,8 @@ def test_a_moved_feed_and_a_partial_profile_are_notes_on_a_working_poll() -> Non
         (timedelta(seconds=20), "less than a minute", "minder dan een minuut"),
         (timedelta(minutes=5), "5 minutes", "5 minuten"),
         (timedelta(hours=1), "1 hour", "1 uur"),
+        (timedelta(minutes=59, seconds=55), "1 hour", "1 uur"),
+        (timedelta(hours=23, minutes=50), "1 day", "1 dag"),
         (timedelta(hours=36), "36 hours", "36 uur"),
         (timedelta(days=1), "1 day", "1 dag"),
         (timedelta(days=2, hours=13), "3 days", "3 dagen"),

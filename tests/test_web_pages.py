@@ -114,7 +114,7 @@ def test_every_flagged_channel_gives_its_reason_and_a_failing_poll_what_to_do() 
     assert "the Facebook token has expired" in text
     assert "renew it in Meta Business Settings" in text
     assert "Session has expired" in text  # the platform's words, in a details element
-    assert "5 of 2 posts in 14 days" in text and "0 of 2 posts in 14 days" in text
+    assert "5 posts in 14 days, target 2" in text and "0 posts in 14 days, target 2" in text
     assert text.count('<svg class="chart"') == len(VIEWS)
     assert text.count('<rect class="bar"') == 26 * len(VIEWS)  # half a year of weeks each
 

@@ -98,18 +98,19 @@ _UNITS = {
 
 def duration(value: timedelta, lang: str = "en") -> str:
     """A duration for people, rounded to its largest sensible unit: "41 days", "36 hours",
-    "1 day", "5 minutes", "less than a minute"."""
+    "1 day", "5 minutes", "less than a minute". The unit is chosen after rounding, so 59.9
+    minutes read "1 hour"."""
     units = _UNITS[language(lang)]
     seconds = max(0.0, value.total_seconds())
-    whole_days = seconds % 86400 == 0
-    if seconds >= 2 * 86400 or (seconds >= 86400 and whole_days):
-        count, unit = round(seconds / 86400), "day"
-    elif seconds >= 3600:
-        count, unit = round(seconds / 3600), "hour"
-    elif seconds >= 60:
-        count, unit = round(seconds / 60), "minute"
-    else:
+    minutes, hours = round(seconds / 60), round(seconds / 3600)
+    if minutes < 1:
         return "less than a minute" if language(lang) == "en" else "minder dan een minuut"
+    if minutes < 60:
+        count, unit = minutes, "minute"
+    elif hours < 48 and hours % 24:
+        count, unit = hours, "hour"
+    else:
+        count, unit = round(seconds / 86400), "day"
     singular, plural = units[unit]
     return f"{count} {singular if count == 1 else plural}"
 

@@ -93,7 +93,8 @@ def history_chart(page: Page, view: ChannelView, counted: Sequence[datetime]) ->
         what = _("posts per month since the first post")
     width, gap = _bars(len(counts))
     every = max(1, math.ceil(_LABEL_WIDTH / (width + gap)))
-    axis = [(i, labels[i]) for i in range(0, len(counts) - every // 2, every)]
+    newest = len(counts) - 1
+    axis = [(i, labels[i]) for i in range(0, newest - every + 1, every)] + [(newest, _("now"))]
     return bar_chart(
         counts,
         titles=titles,

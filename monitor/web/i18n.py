@@ -37,7 +37,7 @@ _DUTCH: dict[str, str] = {
     "1 channel": "1 kanaal",
     "last post {when}": "laatste bericht {when}",
     "no post yet": "nog geen bericht",
-    "{count} of {target} posts in {period}": "{count} van {target} berichten in {period}",
+    "{count} in {period}, target {target}": "{count} in {period}, doel {target}",
     "target": "doel",
     "posts per week": "berichten per week",
     "last poll {when}": "laatste peiling {when}",

@@ -143,8 +143,8 @@ def channel_row(page: Page, view: ChannelView, planned: datetime | None) -> Chan
         last_post=_("last post {when}", when=page.ago(last)) if last else _("no post yet"),
         last_post_at=page.at(last),
         target=_(
-            "{count} of {target} posts in {period}",
-            count=assessed.posts_in_target_period,
+            "{count} in {period}, target {target}",
+            count=posts(assessed.posts_in_target_period, page.lang),
             target=policy.target_posts,
             period=page.duration(policy.target_period),
         ),
