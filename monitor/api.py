@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from monitor.cadence import ActivityState
+from monitor.explain import health, reason
 from monitor.views import ChannelView
 
 OK_STATES = frozenset({ActivityState.ACTIVE, ActivityState.PARKED})
@@ -21,6 +22,7 @@ def rfc3339(value: datetime | None) -> str | None:
 def channel_json(view: ChannelView) -> dict[str, Any]:
     """One channel as the JSON API shows it (the contract's fields, and a few more)."""
     record, assessed = view.record, view.cadence
+    why = reason(view)
     return {
         "organisation": view.organisation,
         "platform": view.platform,
@@ -28,6 +30,8 @@ def channel_json(view: ChannelView) -> dict[str, Any]:
         "name": record.name,
         "url": record.url,
         "state": assessed.state.value,
+        "reason": why.as_json(),  # the state in words, and a code scripts can match
+        "thresholds": why.thresholds.as_json(),  # what the state was judged on
         "stale": view.stale,  # judged as of the last successful poll: it cannot be read now
         "judged_at": rfc3339(view.judged_at),
         "last_post_at": rfc3339(assessed.last_post_at),
@@ -53,6 +57,7 @@ def channel_json(view: ChannelView) -> dict[str, Any]:
         "poll_error": record.last_error_reason,
         "poll_error_detail": record.last_error_detail,
         "consecutive_failures": record.consecutive_failures,
+        "poll_health": health(view).as_json(),  # the poll in words, and what to do
         "moved_to": view.moved_to,  # the address moved for good: update the configuration
         "weekly_posts": list(view.weekly_posts),
     }

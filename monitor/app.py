@@ -34,6 +34,8 @@ from monitor.scheduler import PollScheduler
 from monitor.settings import PLATFORMS, ChannelSettings, Settings
 from monitor.storage import StorageError, Store, describe_error
 from monitor.web import build_app
+from monitor.web.history import read_history
+from monitor.web.pages import PageOptions
 
 log = logging.getLogger("channel_monitor")
 
@@ -229,6 +231,9 @@ async def run_daemon(
             clock=clock,
             events=event_feed(runtime.store, runtime.db),
             protect=settings.monitor.web,
+            history=lambda channel_id: asyncio.to_thread(read_history, runtime.store, channel_id),
+            next_polls=scheduler.next_polls,
+            pages=PageOptions.from_settings(settings.monitor),
         )
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()

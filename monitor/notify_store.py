@@ -318,12 +318,13 @@ class NotificationStore:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def events(self, limit: int = 100) -> list[LoggedEvent]:
-        """The newest events first, each with its deliveries."""
+    def events(self, limit: int = 100, *, channel_id: int | None = None) -> list[LoggedEvent]:
+        """The newest events first (of one channel, if given), each with its deliveries."""
+        query = select(AlertEvent)
+        if channel_id is not None:
+            query = query.where(AlertEvent.channel_id == channel_id)
         with Session(self.engine) as session:
-            rows = session.exec(
-                select(AlertEvent).order_by(col(AlertEvent.id).desc()).limit(limit)
-            ).all()
+            rows = session.exec(query.order_by(col(AlertEvent.id).desc()).limit(limit)).all()
             ids = [_id(r.id) for r in rows]
             deliveries: dict[int, list[DeliveryStatus]] = defaultdict(list)
             if ids:

@@ -119,6 +119,11 @@ class PollScheduler:
             return "scheduler not running"
         return self._timetable.stalled(self._monotonic())
 
+    def next_polls(self) -> dict[int, datetime]:
+        """When each channel is polled next, on today's wall clock; empty on a standby."""
+        wall, now = self._clock(), self._monotonic()
+        return {i: wall + timedelta(seconds=due - now) for i, due in self._timetable.due().items()}
+
     def status(self) -> PollingStatus:
         """The scheduler's own state, for ``/metrics``."""
         last = self._timetable.last_finished

@@ -124,6 +124,8 @@ class MonitorSettings:
     poll_timeout: timedelta = timedelta(minutes=2)
     log_level: str = "info"
     log_format: str = "text"  # or "json"
+    timezone: str = "Europe/Amsterdam"  # an IANA name: the time zone of the pages' times
+    language: str = "auto"  # of the pages: "en", "nl", or "auto" (the browser's Accept-Language)
     web: WebSettings | None = None  # from web_config_file; None: plain HTTP, no authentication
 
 

@@ -88,6 +88,10 @@ class Timetable:
     def clear(self) -> None:
         self._slots = {}
 
+    def due(self) -> dict[int, float]:
+        """Each scheduled channel's next due time (monotonic; past while its poll runs)."""
+        return {channel_id: slot.due for channel_id, slot in self._slots.items()}
+
     def take_due(self, now: float, busy: Collection[int]) -> list[int]:
         """The channels due by ``now`` whose poll is not already running."""
         return [i for i, slot in self._slots.items() if slot.due <= now and i not in busy]

@@ -18,7 +18,7 @@ from monitor.redact import masked
 from monitor.settings import ChannelSettings, Policy, channel_label
 from monitor.storage import Store
 
-CHART_WEEKS = 12
+CHART_WEEKS = 26  # half a year of posts per week: the status page's chart
 _LOOKBACK = max(*cadence.WINDOWS.values(), timedelta(weeks=CHART_WEEKS))
 _NEWEST = 2 * cadence.MAX_INTERVALS + 1  # the usual gaps behind the newest posts' deadlines
 

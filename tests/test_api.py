@@ -53,3 +53,22 @@ def test_a_parked_channel_never_fails_the_exit_code_even_unread() -> None:
 
 def test_a_post_just_now_has_a_silence_of_zero_not_null() -> None:
     assert channel_json(view([0, 3, 6]))["silence_seconds"] == 0
+
+
+def test_the_api_gives_the_reason_in_words_and_the_thresholds_it_was_judged_on() -> None:
+    shown = channel_json(view([41, 48, 55]))
+    assert shown["reason"] == {
+        "code": "silent_past_inactive",
+        "text": "no post for 41 days; inactive after 30 days",
+    }
+    assert shown["thresholds"]["inactive_after_seconds"] == 30 * 86400
+    assert shown["thresholds"]["quiet_after_seconds"] is None
+    assert shown["poll_health"] == {
+        "code": "ok",
+        "level": "ok",
+        "text": "read fine",
+        "action": None,
+    }
+    failing = channel_json(view([1], ok=False))
+    assert failing["poll_health"]["code"] == "not_found"
+    assert failing["poll_health"]["action"].startswith("check the handle")

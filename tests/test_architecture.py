@@ -61,3 +61,25 @@ def test_every_platform_has_its_own_connector_module() -> None:
     for platform, cls in CONNECTORS.items():
         assert cls.platform == platform
         assert cls.__module__ == f"connectors.{platform}"
+
+
+def monitor_imports(path: Path) -> set[str]:
+    """The ``monitor`` modules ``path`` imports, by dotted name."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("monitor"):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("monitor"))
+    return found
+
+
+def test_notifications_and_explanations_do_not_depend_on_the_pages() -> None:
+    parts = [*(ROOT / "monitor").glob("notify*.py"), *(ROOT / "monitor" / "explain").glob("*.py")]
+    assert len(parts) > 5
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(m for m in monitor_imports(path) if "web" in m)
+        for path in parts
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}

@@ -455,6 +455,19 @@ def test_monitor_mistakes(tmp_path: Path) -> None:
     }
 
 
+def test_the_pages_time_zone_and_language(tmp_path: Path) -> None:
+    assert (MonitorSettings().timezone, MonitorSettings().language) == ("Europe/Amsterdam", "auto")
+    settings = load(tmp_path, '[monitor]\ntimezone = "America/Curacao"\nlanguage = "NL"\n')
+    assert (settings.monitor.timezone, settings.monitor.language) == ("America/Curacao", "nl")
+    found = problems(tmp_path, '[monitor]\ntimezone = "Europe/Utrecht"\nlanguage = "fr"\n')
+    assert by_key(found) == {
+        "monitor.timezone": "unknown time zone 'Europe/Utrecht': use an IANA name such as "
+        "Europe/Amsterdam or UTC",
+        "monitor.language": "must be one of auto, en, nl",
+    }
+    assert "monitor.timezone" in by_key(problems(tmp_path, '[monitor]\ntimezone = "../etc"\n'))
+
+
 def test_environment_overrides_the_file(tmp_path: Path) -> None:
     env = {
         "CHANNEL_MONITOR_DATABASE": "sqlite:///other.db",

@@ -31,7 +31,8 @@ from monitor.redact import Redactor, seal, unseal
 from monitor.settings import ChannelSettings, Policy, channel_label
 from monitor.storage import Store
 from monitor.views import snapshot
-from monitor.web import status_page
+from monitor.web.pages import Page, PageOptions
+from monitor.web.status import status_page
 from tests.conftest import NOW
 from tests.e2e.daemon import cli
 
@@ -207,8 +208,9 @@ async def test_a_moved_feed_is_read_at_its_new_address_and_its_key_stays_secret(
     query_digest = channel.label.partition("?")[2]
     assert view.moved_to == f"https://nieuws.voorbeeld.nl/feed.xml?{query_digest}"
     assert channel_json(view)["moved_to"] == view.moved_to
-    page = status_page([view], rig.now)
+    page = status_page([view], Page(PageOptions(), "en", rig.now))
     assert "moved to https://nieuws.voorbeeld.nl/feed.xml?" in page
+    assert "put the new address in the configuration" in page
     assert KEY not in page and KEY not in json.dumps(channel_json(view))
 
 

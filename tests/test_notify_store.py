@@ -204,6 +204,19 @@ def test_events_are_newest_first_and_limited(log: NotificationStore, ids: dict[s
     assert all(e.deliveries == () for e in logged)
 
 
+def test_one_channels_events(log: NotificationStore, ids: dict[str, int]) -> None:
+    a, b = ids["Gemeente A"], ids["Gemeente B"]
+    for minutes, channel in enumerate((a, b, a, b)):
+        org = "Gemeente A" if channel == a else "Gemeente B"
+        log.record([changed(channel, org)], [], [], NOW + timedelta(minutes=minutes))
+    logged = log.events(limit=10, channel_id=b)
+    assert [(e.event.channel_id, e.event.at) for e in logged] == [
+        (b, NOW + timedelta(minutes=3)),
+        (b, NOW + timedelta(minutes=1)),
+    ]
+    assert len(log.events(limit=1, channel_id=a)) == 1
+
+
 def test_the_migration_goes_down_and_up_again(store: Store) -> None:
     from alembic import command
     from alembic.config import Config

@@ -21,7 +21,8 @@ from monitor.redact import Redactor
 from monitor.settings import ChannelSettings, Policy
 from monitor.storage import Store
 from monitor.views import judge
-from monitor.web import status_page
+from monitor.web.pages import Page, PageOptions
+from monitor.web.status import status_page
 from tests.conftest import NOW
 
 NOTE = (
@@ -54,7 +55,7 @@ def test_the_note_is_shown_in_the_api_and_on_the_status_page(store: Store) -> No
     store.record_poll(cid, outcome(Profile(note=NOTE)))
     view = judge(CHANNEL, store.channels([cid])[cid], [], NOW)
     assert channel_json(view)["profile_note"] == NOTE
-    assert NOTE in status_page([view], NOW)
+    assert NOTE in status_page([view], Page(PageOptions(), "en", NOW))
 
 
 class NotingConnector:

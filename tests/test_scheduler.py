@@ -337,3 +337,22 @@ def test_the_heartbeat_is_exported_only_while_polling() -> None:
     assert registry.get_sample_value("channel_monitor_poll_stall_after_seconds") == 18 * 3600
     scheduler.unschedule()
     assert registry.get_sample_value(name) is None
+
+
+def test_next_polls_are_the_plan_on_the_wall_clock_and_empty_on_a_standby() -> None:
+    clocks = Clocks()
+    scheduler = PollScheduler(
+        CountingPoller(),  # type: ignore[arg-type]
+        every(timedelta(hours=6), 1, 2),
+        jitter=timedelta(0),
+        clock=clocks.wall,
+        monotonic=clocks.mono,
+    )
+    assert scheduler.next_polls() == {}  # standing by: nothing planned
+    scheduler.schedule({1: NOW - timedelta(hours=2)})  # 2 is due now, 1 keeps its rhythm
+    assert scheduler.next_polls() == {1: NOW + timedelta(hours=4), 2: NOW}
+    clocks.advance(3600)
+    clocks.step(timedelta(days=-1))  # a step moves the plan's wall-clock reading, not the plan
+    assert scheduler.next_polls()[1] == NOW + timedelta(hours=4) - timedelta(days=1)
+    scheduler.unschedule()
+    assert scheduler.next_polls() == {}

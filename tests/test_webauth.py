@@ -1,4 +1,4 @@
-"""Basic authentication and response headers (``monitor.webauth``), on the real aiohttp app."""
+"""Basic authentication and response headers (``monitor.web.auth``), on the real aiohttp app."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.settings import WebSettings
 from monitor.web import build_app
-from monitor.webauth import CACHE_FOR, CACHE_SIZE, BasicAuth, credentials
+from monitor.web.auth import CACHE_FOR, CACHE_SIZE, BasicAuth, credentials
 from tests.tls import bcrypt_hash
 
 ALICE, BOB = bcrypt_hash("wonderland"), bcrypt_hash("builder")

@@ -32,6 +32,7 @@ from monitor.config.values import (
     _listen,
     _nonempty,
     _ratio,
+    _timezone,
     _unknown,
     _whole,
 )
@@ -70,6 +71,8 @@ _MONITOR_KEYS: dict[str, Callable[[object], object]] = {
     "poll_timeout": _duration,
     "log_level": _choice("debug", "info", "warning", "error"),
     "log_format": _choice("text", "json"),
+    "timezone": _timezone,
+    "language": _choice("auto", "en", "nl"),
 }
 _APP_SECRET_PLATFORMS = ("facebook", "instagram")  # Graph: appsecret_proof
 _PLATFORM_KEYS = (

@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -132,6 +133,18 @@ def _choice(*options: str) -> Callable[[object], str]:
         return text
 
     return convert
+
+
+def _timezone(value: object) -> str:
+    """An IANA time zone name this machine knows (the system's zoneinfo or the tzdata package)."""
+    name = _nonempty(value)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _Invalid(
+            f"unknown time zone {name!r}: use an IANA name such as Europe/Amsterdam or UTC"
+        ) from None
+    return name
 
 
 def _count_kinds(value: object) -> tuple[str, ...]:

@@ -235,7 +235,8 @@ rss = "{base}/oud/rss"
         assert moved["poll_ok"] is True and moved["posts_30d"] == 10
         assert [h.status for h in server.hits if h.key == "/oud/rss"] == [301], "asked again"
         page = (await daemon.get("/")).text
-        assert f"moved to {base}/nieuw/rss: update the configuration" in page
+        assert f"moved to {base}/nieuw/rss" in page
+        assert "put the new address in the configuration" in page
         validated = cli("validate", "--config", str(config))
         assert f"moved to {base}/nieuw/rss" in " ".join(validated.stdout.split())
     finally:

@@ -1,0 +1,127 @@
+"""HTTP: /metrics, /healthz, /readyz, /api/channels, /api/events, the status page at / and a
+page per channel at /channel/<id>."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from monitor.api import channel_json
+from monitor.settings import WebSettings
+from monitor.views import ChannelView
+from monitor.web.auth import protection
+from monitor.web.channel import channel_page, missing_page
+from monitor.web.history import ChannelHistory
+from monitor.web.i18n import negotiate
+from monitor.web.pages import CSP, Page, PageOptions
+from monitor.web.status import status_page
+
+Snapshot = Callable[[], Awaitable[Sequence[ChannelView]]]
+Check = Callable[[], Awaitable[bool]]
+EventLog = Callable[[int], Awaitable[Sequence[Mapping[str, Any]]]]  # newest events as JSON
+History = Callable[[int], Awaitable[ChannelHistory]]  # one channel's posts, polls and events
+NextPolls = Callable[[], Mapping[int, datetime]]  # the scheduler's plan, by channel id
+MAX_EVENTS = 1000
+STATIC = Path(__file__).with_name("static")
+
+
+def build_app(
+    *,
+    registry: CollectorRegistry,
+    snapshot: Snapshot,
+    live: Callable[[], str | None],  # why the daemon is not live, or None
+    ready: Check,
+    clock: Callable[[], datetime],
+    events: EventLog | None = None,
+    protect: WebSettings | None = None,
+    history: History | None = None,
+    next_polls: NextPolls | None = None,
+    pages: PageOptions | None = None,
+) -> web.Application:
+    """The aiohttp application; every dependency is passed in.
+
+    ``protect`` (the web configuration file) adds basic authentication and response headers;
+    TLS is the listening socket's business (``monitor.app``). ``pages`` sets the pages' time
+    zone and language, and labels simulated data.
+    """
+    options = pages or PageOptions()
+
+    def page(request: web.Request) -> Page:
+        lang = negotiate(
+            request.query.get("lang"), options.language, request.headers.get("Accept-Language")
+        )
+        return Page(options, lang, clock())
+
+    def html_page(text: str, status: int = 200) -> web.Response:
+        response = web.Response(text=text, status=status, content_type="text/html")
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["Vary"] = "Accept-Language"
+        return response
+
+    async def metrics(request: web.Request) -> web.Response:
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        body = await asyncio.to_thread(encoder, registry)
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    async def healthz(_: web.Request) -> web.Response:
+        problem = live()
+        if problem is None:
+            return web.Response(text="ok\n")
+        return web.Response(status=503, text=f"{problem}\n")
+
+    async def readyz(_: web.Request) -> web.Response:
+        if await ready():
+            return web.Response(text="ready\n")
+        return web.Response(status=503, text="not ready: database does not answer\n")
+
+    async def api_channels(_: web.Request) -> web.Response:
+        views = await snapshot()
+        return web.json_response([channel_json(v) for v in views])
+
+    async def index(request: web.Request) -> web.Response:
+        views = await snapshot()
+        plan = next_polls() if next_polls is not None else {}
+        return html_page(status_page(views, page(request), request.query, plan))
+
+    async def channel(request: web.Request) -> web.Response:
+        views = await snapshot()
+        wanted = request.match_info["id"]
+        view = next((v for v in views if str(v.record.id) == wanted), None)
+        if view is None:
+            return html_page(missing_page(page(request)), status=404)
+        past = (
+            await history(view.record.id)
+            if history is not None
+            else ChannelHistory(posts=(), polls=(), events=())
+        )
+        planned = (next_polls() if next_polls is not None else {}).get(view.record.id)
+        return html_page(channel_page(view, past, page(request), planned))
+
+    async def api_events(request: web.Request) -> web.Response:
+        try:
+            limit = int(request.query.get("limit", "100"))
+        except ValueError:
+            limit = -1
+        if not 1 <= limit <= MAX_EVENTS:
+            return web.json_response(
+                {"error": f"limit must be a whole number from 1 to {MAX_EVENTS}"}, status=400
+            )
+        return web.json_response(list(await events(limit)) if events is not None else [])
+
+    app = web.Application(middlewares=[protection(protect)] if protect is not None else [])
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/api/channels", api_channels)
+    app.router.add_get("/api/events", api_events)
+    app.router.add_get("/", index)
+    app.router.add_get(r"/channel/{id:\d+}", channel)
+    app.router.add_static("/static/", STATIC)
+    return app
