@@ -14,9 +14,9 @@ from rich.console import Console
 
 from monitor.api import EXIT_FLAGGED, EXIT_OK, EXIT_UNREADABLE
 from monitor.discovery.check import check_websites
-from monitor.discovery.compare import compare
+from monitor.discovery.compare import Finding, compare
 from monitor.discovery.model import WebsiteCheck
-from monitor.discovery.output import Finding, as_json, as_toml, print_table
+from monitor.discovery.output import as_json, as_toml, print_table
 from monitor.discovery.store import channel_urls, save_checks
 from monitor.http_client import build_client
 from monitor.records import ChannelKey

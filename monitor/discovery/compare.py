@@ -39,6 +39,14 @@ class Comparison:
         return {platform: counts[platform] for platform in PLATFORMS}
 
 
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One organisation: its latest check and the comparison with the configuration."""
+
+    check: WebsiteCheck  # the latest attempt (with its error, when it failed)
+    comparison: Comparison  # from the last successful check
+
+
 def compare(
     organisation: str,
     website: str,

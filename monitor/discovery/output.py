@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
@@ -12,8 +11,8 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.api import rfc3339
-from monitor.discovery.compare import Comparison
-from monitor.discovery.model import LinkedChannel, WebsiteCheck
+from monitor.discovery.compare import Finding
+from monitor.discovery.model import LinkedChannel
 from monitor.untrusted import plain
 
 FORMATS = ("table", "json", "toml")
@@ -25,14 +24,6 @@ GROUPS = {  # the three lists, and the others, as people read them
     "missing": "linked, does not exist",
 }
 PARKED = '# a channel kept only to hold its name: give it as { handle = "…", parked = true }'
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One organisation: its latest check and the comparison with the configuration."""
-
-    check: WebsiteCheck  # the latest attempt (its error, when it failed)
-    comparison: Comparison  # from the last successful check
 
 
 def as_json(findings: Sequence[Finding]) -> list[dict[str, Any]]:

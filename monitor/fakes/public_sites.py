@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (pages as CMSs write them, one element a line)
 """Sample websites of public bodies for ``monitor.fakes.websites``: what discovery must find on
 each, and the decoys beside it. The pages follow what such sites publish (WordPress and
 page-builder markup, Yoast-style JSON-LD ``@graph``, share bars of AddToAny and the platforms'
@@ -43,7 +44,7 @@ def _page(title: str, head: str, body: str) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="nl-NL">\n<head>\n<meta charset="UTF-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{title}</title>\n{head}\n</head>\n<body class=\"home page-template-default\">\n"
+        f'<title>{title}</title>\n{head}\n</head>\n<body class="home page-template-default">\n'
         f"{body}\n</body>\n</html>\n"
     )
 
