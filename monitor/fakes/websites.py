@@ -93,9 +93,9 @@ class WebsiteServer(FakeServer):
 
     async def _stream(self, request: web.Request, spec: PageSpec) -> web.StreamResponse:
         body = spec.body.encode()
-        if spec.pad_to > len(body):
-            before, _, after = body.partition(PAD)
-            body = before + _gallery(spec.pad_to - len(body)) + after
+        before, _, after = body.partition(PAD)
+        if spec.pad_to > len(before) + len(after):
+            body = before + _gallery(spec.pad_to - len(before) - len(after)) + after
         response = web.StreamResponse(status=spec.status)
         response.content_type, _, _ = spec.content_type.partition(";")
         if "charset=" in spec.content_type:
