@@ -42,7 +42,7 @@ class SampleWeb:
         extra: str = "",
         *,
         token: str | None = LINKEDIN_TOKEN,
-        facebook: str = "gemeentevoorbeeld",
+        facebook: str | None = "gemeentevoorbeeld",
     ) -> str:
         """A config.toml: the municipality monitors its Facebook Page, its news feed and an old
         YouTube channel; the others only give their website."""
@@ -51,7 +51,7 @@ class SampleWeb:
             f"""[[organisation]]
 name = "Gemeente Voorbeeld"
 website = "{gemeente}"
-facebook = "{facebook}"
+{f'facebook = "{facebook}"' if facebook else ""}
 youtube = "{sites.GEMEENTE_OLD_YOUTUBE}"
 rss = "{gemeente}nieuws/feed/"
 """
