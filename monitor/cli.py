@@ -31,6 +31,7 @@ from monitor.config import (
 )
 from monitor.discovery.command import NothingToCheck, discover
 from monitor.discovery.output import FORMATS as DISCOVER_FORMATS
+from monitor.discovery.store import read_findings
 from monitor.jobs import utcnow
 from monitor.logs import configure as configure_logging
 from monitor.records import ChannelKey
@@ -163,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise UsageError(str(exc)) from None
         if args.command == "report":
             views = asyncio.run(_views(settings, poll=False))
-            text = render(views, args.format, utcnow())
+            text = render(views, args.format, utcnow(), read_findings(settings))
             if args.output:
                 Path(args.output).write_text(text, encoding="utf-8")
             else:

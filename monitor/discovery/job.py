@@ -17,9 +17,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from monitor.discovery.check import check_websites
-from monitor.discovery.compare import Finding, compare
-from monitor.discovery.model import WebsiteCheck
-from monitor.discovery.store import StoredCheck, channel_urls, load_checks, save_checks
+from monitor.discovery.compare import Finding
+from monitor.discovery.store import StoredCheck, load_checks, save_checks, stored_findings
 from monitor.http_client import build_client
 from monitor.records import DbCall
 from monitor.settings import Settings
@@ -90,17 +89,7 @@ class DiscoveryJob:
     async def refresh(self) -> None:
         """Compare the stored checks with the configuration again."""
         self._stored = await self._db(load_checks, self._store)
-        urls = await self._db(channel_urls, self._store)
-        findings = []
-        for name, website in self._settings.websites.items():
-            stored = self._stored.get(name)
-            if stored is None or stored.website != website:
-                continue  # not checked yet (at this address)
-            latest = WebsiteCheck(name, website, stored.checked_at, error=stored.error)
-            found = stored.found if stored.found and stored.found.website == website else None
-            comparison = compare(name, website, found, self._settings.channels, urls)
-            findings.append(Finding(latest, comparison))
-        self._findings = findings
+        self._findings = await self._db(stored_findings, self._store, self._settings)
 
     def due(self) -> list[str]:
         """The organisations whose website should be read now."""

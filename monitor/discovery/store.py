@@ -12,13 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from monitor.discovery.compare import Finding, compare
 from monitor.discovery.model import WebsiteCheck, from_json, to_json
 from monitor.models import Channel, Organisation
 from monitor.models import WebsiteCheck as WebsiteCheckRow
 from monitor.records import ChannelKey
-from monitor.storage import Store
+from monitor.settings import Settings
+from monitor.storage import StorageError, Store
 
 log = logging.getLogger("channel_monitor.discovery")
 
@@ -85,3 +88,32 @@ def channel_urls(store: Store) -> dict[ChannelKey, str | None]:
             .where(col(Channel.configured).is_(True))
         ).all()
     return {(name, platform, handle): url for name, platform, handle, url in rows}
+
+
+def stored_findings(store: Store, settings: Settings) -> list[Finding]:
+    """Each organisation's stored check compared with the configuration as it is now (those
+    whose website was never checked, or has changed since, are left out)."""
+    stored, urls = load_checks(store), channel_urls(store)
+    findings = []
+    for name, website in settings.websites.items():
+        check = stored.get(name)
+        if check is None or check.website != website:
+            continue
+        latest = WebsiteCheck(name, website, check.checked_at, error=check.error)
+        found = check.found if check.found and check.found.website == website else None
+        findings.append(Finding(latest, compare(name, website, found, settings.channels, urls)))
+    return findings
+
+
+def read_findings(settings: Settings) -> list[Finding]:
+    """``stored_findings`` from the configured database; none when it cannot be read."""
+    try:
+        store = Store(settings.monitor.database)
+    except (StorageError, sa.exc.SQLAlchemyError, ImportError):
+        return []
+    try:
+        return stored_findings(store, settings)
+    except sa.exc.SQLAlchemyError:  # not migrated yet, or not reachable
+        return []
+    finally:
+        store.close()

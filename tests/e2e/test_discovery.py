@@ -163,3 +163,14 @@ async def checked(daemon: Daemon, organisations: int) -> Samples | None:
     if len(samples.get("channel_monitor_website_check_success", [])) < organisations:
         return None
     return samples
+
+
+async def test_report_shows_what_discover_stored(web: SampleWeb, tmp_path: Path) -> None:
+    path = config(web, tmp_path)
+    status, out, _ = await run("report", "--config", str(path))
+    assert status == 0 and "found on the website" not in out  # nothing read yet
+    await run("discover", "--config", str(path), "--organisation", GEMEENTE)
+    status, out, err = await run("report", "--config", str(path))
+    assert status == 0, err
+    row = next(line for line in out.splitlines() if line.startswith(f"| {GEMEENTE} | 8 |"))
+    assert row.split(" | ")[2:5] == ["1", "7", "1"]  # monitored, not monitored, not linked
