@@ -90,8 +90,8 @@ def as_toml(findings: Sequence[Finding]) -> str:
         configured = {c.platform for _, c in comparison.both}
         configured |= {c.platform for c in comparison.not_linked}
         lines = [
-            f"# {plain(comparison.organisation)} ({comparison.website}): linked on the website, "
-            "not monitored. Add to its [[organisation]] table (or its row of the CSV):"
+            f"# {plain(comparison.organisation)} ({comparison.website}): linked, not monitored.",
+            "# Add to its [[organisation]] table (or its row of the CSV):",
         ]
         by_platform: dict[str, list[LinkedChannel]] = {}
         for linked in comparison.unmonitored:
@@ -127,9 +127,10 @@ def print_table(console: Console, findings: Sequence[Finding]) -> None:
         for linked, channel in comparison.both:
             table.add_row(*_cells(GROUPS["both"], linked.platform, channel.label, linked))
         for linked in comparison.unmonitored:
-            row = _cells(
-                GROUPS["unmonitored"], linked.platform, linked.handle or linked.name, linked
-            )
+            name = linked.handle or linked.name
+            if linked.handle and linked.name not in (linked.handle, linked.url):
+                name = f"{linked.handle} ({linked.name})"  # the id, and the name as linked
+            row = _cells(GROUPS["unmonitored"], linked.platform, name, linked)
             table.add_row(*row, style="yellow")
         for channel in comparison.not_linked:
             label = channel.label + (" (parked)" if channel.parked else "")
@@ -150,7 +151,7 @@ def print_table(console: Console, findings: Sequence[Finding]) -> None:
             )
     if toml := as_toml(findings):
         console.print()
-        console.print(Text(toml.rstrip("\n")))
+        console.print(Text(toml.rstrip("\n")), soft_wrap=True)  # a wrapped line is not TOML
 
 
 def _cells(
