@@ -407,15 +407,17 @@ def test_subpages_by_address_and_text_social_first_same_site_only() -> None:
     <a href="/media/jaarverslag.pdf">Jaarverslag</a>
     <a href="https://www.rijksoverheid.nl/contact">Rijksoverheid</a>
     <a href="/">Home</a><a href="/contact">Contact</a>
+    <a href="https://voorbeeld.nl/over-ons/">Over ons</a>
     </nav>"""
     pages = _subpages(
         page_links(html, "https://www.voorbeeld.nl/"),
         "https://www.voorbeeld.nl/",
-        "www.voorbeeld.nl",
+        "voorbeeld.nl",
     )
     assert pages == [
         ("https://www.voorbeeld.nl/p/123", True),
         ("https://www.voorbeeld.nl/contact/", False),
         ("https://www.voorbeeld.nl/bestuur/over-de-gemeente", False),
+        ("https://voorbeeld.nl/over-ons/", False),  # the same site without www.
         ("https://www.voorbeeld.nl/pers", False),
     ]

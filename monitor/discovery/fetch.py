@@ -54,10 +54,16 @@ class Fetched:
 
 
 def origin(url: str) -> str:
-    """``host`` or ``host:port``, lower case: what "the same site" compares."""
+    """``host`` or ``host:port``, lower case."""
     parts = urlsplit(url)
     host = (parts.hostname or "").lower().rstrip(".")
     return f"{host}:{parts.port}" if parts.port else host
+
+
+def same_site(url: str) -> str:
+    """What "the same site" compares: the ``origin`` but for a leading ``www.`` (and the
+    scheme: a site's http:// pages redirect to its https:// ones)."""
+    return origin(url).removeprefix("www.")
 
 
 class Robots:
@@ -145,11 +151,11 @@ async def fetch_page(
 ) -> Fetched:
     """GET an HTML page, following redirects one hop at a time, each checked with robots.txt.
 
-    With ``site`` (an ``origin``), a redirect to another site is refused. ``enough`` may end the
+    With ``site`` (a ``same_site``), a redirect to another site is refused. ``enough`` may end the
     read early: it is given the text read so far, chunk by chunk.
     """
     for _ in range(MAX_REDIRECTS + 1):
-        if site is not None and origin(url) != site:
+        if site is not None and same_site(url) != site:
             raise FetchFailed(f"{safe_url(url)} is on another site: not read", url=url)
         if not await robots.allowed(url):
             raise FetchFailed(f"robots.txt disallows {safe_url(url)}: not read")

@@ -20,7 +20,7 @@ import httpx
 from connectors.errors import AuthFailed, ConnectorError
 from connectors.linkedin import LinkedInConnector
 from monitor.config.handles import HANDLE_PATTERNS
-from monitor.discovery.fetch import FetchFailed, Robots, fetch_page, origin
+from monitor.discovery.fetch import FetchFailed, Robots, fetch_page, origin, same_site
 from monitor.discovery.handles import Candidate, classify
 from monitor.discovery.links import LinkParser
 from monitor.discovery.model import LinkedChannel, LinkStatus
@@ -96,7 +96,7 @@ class Resolver:
                 self._client,
                 url,
                 self._robots,
-                site=origin(url),
+                site=same_site(url),
                 headers=YOUTUBE_HEADERS,
                 max_bytes=YOUTUBE_PAGE_BYTES,
                 enough=enough,

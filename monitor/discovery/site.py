@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from monitor.discovery.fetch import FetchFailed, Robots, fetch_page, origin
+from monitor.discovery.fetch import FetchFailed, Robots, fetch_page, origin, same_site
 from monitor.discovery.handles import Candidate, Elsewhere, Ignored, aliases, classify
 from monitor.discovery.links import PageLinks, page_links
 from monitor.discovery.model import Aside
@@ -92,11 +92,11 @@ async def read_site(
     robots = Robots(client)
     home = await fetch_page(client, website, robots)
     read = SiteRead(final_url=home.url)
-    if origin(home.url).removeprefix("www.") != origin(website).removeprefix("www."):
+    if same_site(home.url) != same_site(website):
         read.notes.append(f"the website moved to {home.url}: update website = … to it")
-    site = origin(home.url)
+    site, host = same_site(home.url), origin(home.url)
     links = page_links(home.text, home.url)
-    _take(read, links, home.url, site, social=False, truncated=home.truncated)
+    _take(read, links, home.url, host, social=False, truncated=home.truncated)
     for url, social in _subpages(links, home.url, site)[: max(0, max_pages - 1)]:
         try:
             page = await fetch_page(client, url, robots, site=site)
@@ -104,15 +104,15 @@ async def read_site(
             read.notes.append(str(exc))
             continue
         found = page_links(page.text, page.url)
-        _take(read, found, page.url, site, social=social, truncated=page.truncated)
+        _take(read, found, page.url, origin(page.url), social=social, truncated=page.truncated)
     read.settle()
     return read
 
 
 def _take(
-    read: SiteRead, links: PageLinks, url: str, site: str, *, social: bool, truncated: bool
+    read: SiteRead, links: PageLinks, url: str, host: str, *, social: bool, truncated: bool
 ) -> None:
-    """Count or ignore every link of one page."""
+    """Count or ignore every link of one page (on ``host``, an ``origin``)."""
     path = urlsplit(url).path or "/"
     read.pages.append(url)
     if truncated:
@@ -120,7 +120,7 @@ def _take(
     read.notes.extend(f"{path}: {problem}" for problem in links.problems)
     for anchor in links.anchors:
         found = classify(
-            anchor.url, rel_me=anchor.rel_me, hint=f"{anchor.text} {anchor.hint}", site=site
+            anchor.url, rel_me=anchor.rel_me, hint=f"{anchor.text} {anchor.hint}", site=host
         )
         if found is None:
             continue
@@ -140,7 +140,7 @@ def _take(
             )
     for kind, urls in (('<link rel="me">', links.me), ("JSON-LD sameAs", links.same_as)):
         for link in urls:
-            found = classify(link, rel_me=True, site=site)
+            found = classify(link, rel_me=True, site=host)
             if isinstance(found, Ignored):
                 read.ignore(found.url, found.reason)
             elif found is not None:
@@ -159,7 +159,7 @@ def _subpages(links: PageLinks, home: str, site: str) -> list[tuple[str, bool]]:
     for order, anchor in enumerate(links.anchors):
         parts = urlsplit(anchor.url)
         key = _page_key(anchor.url)
-        if origin(anchor.url) != site or _NOT_PAGES.search(parts.path) or key == home_key:
+        if same_site(anchor.url) != site or _NOT_PAGES.search(parts.path) or key == home_key:
             continue
         kinds = [_kind(parts.path), _kind(anchor.text, words=4)]  # a long text is a sentence
         rank = min((k for k in kinds if k is not None), default=None)
@@ -179,4 +179,6 @@ def _kind(text: str, words: int | None = None) -> int | None:
 
 def _page_key(url: str) -> str:
     parts = urlsplit(url)
-    return f"{origin(url)}{parts.path.rstrip('/') or '/'}{'?' + parts.query if parts.query else ''}"
+    return (
+        f"{same_site(url)}{parts.path.rstrip('/') or '/'}{'?' + parts.query if parts.query else ''}"
+    )

@@ -22,7 +22,8 @@ DIRECT_SPONSORED_CONTENT_POSTER or CONTENT_ADMINISTRATOR (Posts API, Permissions
 organization lookup and ``networkSizes`` need ``rw_organization_admin`` with the role
 ADMINISTRATOR, or ``r_compliance`` (Organization Lookup API, Permissions; Organization Access
 Control: rw_organization_admin is "restricted to organizations in which the authenticated member
-has the role type ADMINISTRATOR").
+has the role type ADMINISTRATOR"). The ``vanityName`` finder (``/rest/organizations?q=vanityName``)
+needs either scope but no role, and shows non-admins only the lookup's public fields.
 
     python -m monitor.fakes.linkedin --port 8082 --spec linkedin.json
 
