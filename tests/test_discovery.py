@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from monitor.config import load_settings
-from monitor.discovery.check import check_websites, resolver
+from monitor.discovery.check import check_website, check_websites, resolver
 from monitor.discovery.compare import Finding, compare
 from monitor.discovery.fetch import MAX_PAGE_BYTES, FetchFailed, Robots, fetch_page
 from monitor.discovery.handles import Candidate
@@ -392,3 +392,28 @@ async def test_checks_are_stored_and_a_failure_keeps_what_was_found(
     assert (stored[GEMEENTE].checked_at, stored[GEMEENTE].error) == (later, "HTTP 503 from …")
     assert stored[GEMEENTE].found == checks[GEMEENTE]  # the last successful read, intact
     assert stored[PROVINCIE].found == checks[PROVINCIE]
+
+
+async def test_one_channel_linked_by_two_addresses_is_one_channel() -> None:
+    page = """<footer>
+    <a href="https://www.youtube.com/@GemeenteVoorbeeld">YouTube</a>
+    <a href="https://www.youtube.com/channel/UCgemeenteVoorbeeld00000">Onze video's</a>
+    </footer>"""
+    channel_page = (
+        f'<link rel="canonical" href="https://www.youtube.com/channel/{sites.GEMEENTE_YOUTUBE}">'
+    )
+
+    def web(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/robots.txt":
+            return httpx.Response(404)
+        body = channel_page if request.url.host == "www.youtube.com" else page
+        return httpx.Response(200, text=body, headers={"content-type": "text/html"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(web)) as client:
+        resolve = Resolver(client, youtube_base="https://www.youtube.com", linkedin=None)
+        check = await check_website(
+            GEMEENTE, "https://www.voorbeeld.nl/", client, resolve, clock=lambda: NOW, max_pages=1
+        )
+    assert [(c.platform, c.handle, c.sources) for c in check.channels] == [
+        ("youtube", sites.GEMEENTE_YOUTUBE, ("footer of /",))
+    ]

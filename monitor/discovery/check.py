@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import httpx
@@ -11,7 +12,8 @@ import httpx
 from connectors.linkedin import LinkedInConnector
 from monitor.config import DEFAULT_BASE_URLS
 from monitor.discovery.fetch import FetchFailed
-from monitor.discovery.model import WebsiteCheck
+from monitor.discovery.handles import aliases
+from monitor.discovery.model import LinkedChannel, WebsiteCheck
 from monitor.discovery.resolve import Resolver
 from monitor.discovery.site import read_site
 from monitor.settings import PLATFORMS, Settings
@@ -79,7 +81,7 @@ async def check_website(
         error = f"not read within {int(SITE_DEADLINE.total_seconds())} s"
         return WebsiteCheck(organisation, website, started, error=error)
     order = {platform: i for i, platform in enumerate(PLATFORMS)}
-    channels.sort(key=lambda c: (order.get(c.platform, len(order)), c.name.lower()))
+    channels = sorted(_merged(channels), key=lambda c: (order[c.platform], c.name.lower()))
     return WebsiteCheck(
         organisation=organisation,
         website=website,
@@ -91,3 +93,22 @@ async def check_website(
         ignored=tuple(read.ignored.values()),
         notes=tuple(read.notes),
     )
+
+
+def _merged(channels: list[LinkedChannel]) -> list[LinkedChannel]:
+    """One channel linked by two addresses (``@handle`` and ``/channel/UC…``, a vanity name and
+    the id) is one channel, seen in all their places."""
+    by_handle: dict[tuple[str, str], LinkedChannel] = {}
+    result = []
+    for channel in channels:
+        if channel.handle is None:
+            result.append(channel)
+            continue
+        key = (channel.platform, min(aliases(channel.platform, channel.handle)))
+        first = by_handle.get(key)
+        if first is None:
+            by_handle[key] = channel
+            continue
+        sources = tuple(dict.fromkeys(first.sources + channel.sources))
+        by_handle[key] = replace(first, sources=sources)
+    return result + list(by_handle.values())
