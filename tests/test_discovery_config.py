@@ -48,6 +48,13 @@ def test_discovery_section(tmp_path: Path) -> None:
     assert settings.discovery == DiscoverySettings(every=timedelta(days=7), max_pages=3)
 
 
+def test_websites_are_not_read_more_than_hourly(tmp_path: Path) -> None:
+    found = problems(tmp_path, '[discovery]\nevery = "10m"\n')
+    assert by_key(found) == {
+        "discovery.every": "at least 1h: a website is read politely, and changes seldom"
+    }
+
+
 def test_mistakes(tmp_path: Path) -> None:
     write(tmp_path, "name,website\nGemeente B,www.gemeente-b.nl\n", "organisations.csv")
     found = problems(
