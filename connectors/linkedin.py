@@ -94,6 +94,15 @@ class _Organization(BaseModel):
     vanityName: str | None = None
 
 
+class _FoundOrganization(BaseModel):
+    id: int | None = None
+    localizedName: str | None = None
+
+
+class _Organizations(BaseModel):
+    elements: list[_FoundOrganization]
+
+
 class _NetworkSize(BaseModel):
     firstDegreeSize: int | None = None
 
@@ -159,6 +168,15 @@ class LinkedInConnector:
         extra.update(resume_extra(resume))
         return FetchResult(posts=posts, profile=profile, checkpoint=Checkpoint(extra=extra))
 
+    async def find_vanity(self, vanity: str) -> tuple[str, str | None] | None:
+        """The id and name of the organization at ``linkedin.com/company/{vanity}``; None when
+        LinkedIn has none. The Organization Lookup API's ``vanityName`` finder: it needs
+        rw_organization_admin or r_compliance, but no role on the page (a 403 otherwise)."""
+        params = {"q": "vanityName", "vanityName": vanity}
+        body = await self._poll(vanity).get("organizations", params)
+        found = _parse(_Organizations, body, "organizations vanityName")
+        return next(((str(o.id), o.localizedName) for o in found.elements if o.id), None)
+
     async def _profile(self, poll: _Requests, org: str) -> Profile:
         """Name and vanity URL, then followers; what the token may not read is noted, not fatal."""
         url = f"https://www.linkedin.com/company/{org}/"
@@ -218,7 +236,7 @@ class _Requests:
             "LinkedIn-Version": self._version,
             "X-Restli-Protocol-Version": "2.0.0",
         }
-        if path == "posts":
+        if params and "q" in params:  # a finder: posts by author, organizations by vanityName
             headers["X-RestLi-Method"] = "FINDER"
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"

@@ -22,10 +22,11 @@ from connectors.base import Connector
 from connectors.registry import CONNECTORS
 from monitor import views
 from monitor.config import ConfigError
+from monitor.discovery.job import DiscoveryJob
 from monitor.http_client import build_client
 from monitor.jobs import Poller, PollReport, utcnow
 from monitor.leader import Leadership, leadership_for
-from monitor.metrics import ChannelCollector, Instruments, PollingCollector
+from monitor.metrics import ChannelCollector, Instruments, PollingCollector, WebsiteCollector
 from monitor.notify_job import event_feed, start_notifier
 from monitor.pacing import Pacing, shared_credentials
 from monitor.records import ChannelKey, DbCall
@@ -261,6 +262,11 @@ async def run_daemon(
             leading=leads.is_set,  # a standby records and sends nothing
             store_faults=lambda: runtime.poller.store_faults,  # refused polls count as failed
         )
+        discovery = None  # reads the websites with [discovery] every
+        if settings.discovery.every is not None:
+            discovery = DiscoveryJob(settings, runtime.store, runtime.db, clock=clock, leads=leads)
+            runtime.registry.register(WebsiteCollector(discovery.findings))
+        discovering = asyncio.create_task(discovery.run(stop)) if discovery else None
         log.info(
             "channel-monitor started",
             extra={
@@ -279,8 +285,10 @@ async def run_daemon(
             log.info("stopping")
             if notifier is not None:
                 notifier.stop()  # first: it sends no further message while polls drain
-            leading.cancel()
-            await asyncio.gather(leading, return_exceptions=True)
+            background = [leading, *([discovering] if discovering else [])]
+            for task in background:  # a website half read is read again next time
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
             await asyncio.gather(  # polls and sending drain together, within one grace
                 scheduler.shutdown(grace=SHUTDOWN_GRACE),
                 *([notifier.shutdown(grace=SHUTDOWN_GRACE)] if notifier is not None else []),

@@ -1,4 +1,4 @@
-"""The command line: ``channel-monitor run|check|status|report|validate|demo``."""
+"""The command line: ``channel-monitor run|check|status|report|validate|discover|demo``."""
 
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ from monitor.config import (
     load_settings,
     resolve_config_path,
 )
+from monitor.discovery.command import NothingToCheck, discover
+from monitor.discovery.output import FORMATS as DISCOVER_FORMATS
+from monitor.discovery.store import read_findings
 from monitor.jobs import utcnow
 from monitor.logs import configure as configure_logging
 from monitor.records import ChannelKey
@@ -93,6 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=REPORT_FORMATS, default="md")
     report.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
     command("validate", "check the configuration and say what it would monitor")
+    websites = command("discover", "read the organisations' websites for the channels they link")
+    websites.add_argument(
+        "--organisation", action="append", metavar="NAME", help="only this one (repeatable)"
+    )
+    websites.add_argument("--format", choices=DISCOVER_FORMATS, default="table")
     demo = commands.add_parser(
         "demo", help="run the daemon against simulated platforms, no tokens or network"
     )
@@ -116,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(args.listen)
         web_config_file = getattr(args, "web_config_file", None)
         settings = _load(args.config, web_config_file)
-        if not settings.channels and args.command != "run":  # run logs it, in its log format
+        if not settings.channels and args.command not in ("run", "discover"):  # run logs it
             err.print(Text(f"warning: {_no_channels(settings)}", style="yellow"))
         if args.command == "validate":
             return _validate(settings)
@@ -149,9 +157,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             views = asyncio.run(_views(settings, poll=args.command == "check"))
             _print_views(views, args.format)
             return exit_status(views)
+        if args.command == "discover":
+            try:
+                return discover(settings, args.organisation, args.format, utcnow, _console())
+            except NothingToCheck as exc:
+                raise UsageError(str(exc)) from None
         if args.command == "report":
             views = asyncio.run(_views(settings, poll=False))
-            text = render(views, args.format, utcnow())
+            text = render(views, args.format, utcnow(), read_findings(settings))
             if args.output:
                 Path(args.output).write_text(text, encoding="utf-8")
             else:

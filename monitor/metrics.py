@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 
 from connectors.errors import ERROR_KINDS, safe_url
 from monitor import __version__, cadence
+from monitor.discovery.compare import Finding
 from monitor.records import STORAGE_REASON
 from monitor.timetable import PollingStatus
 from monitor.views import ChannelView
@@ -197,6 +198,41 @@ def _label_url(url: str | None) -> str:
         return safe_url(url) if url else ""
     except (httpx.InvalidURL, ValueError, TypeError):
         return ""
+
+
+class WebsiteCollector(Collector):
+    """Discovery's findings: channels each organisation's website links that are not monitored,
+    and whether the website could be read (``[discovery] every``)."""
+
+    def __init__(self, findings: Callable[[], Sequence[Finding]]) -> None:
+        self._findings = findings
+
+    def collect(self) -> Iterator[Metric]:
+        unmonitored = GaugeMetricFamily(
+            f"{PREFIX}_unmonitored_channels",
+            "Channels the organisation's website links as its own that are not monitored, by "
+            "platform (as of the website's last successful read).",
+            labels=("organisation", "platform"),
+        )
+        success = GaugeMetricFamily(
+            f"{PREFIX}_website_check_success",
+            "1 if the organisation's website could be read at its last check.",
+            labels=("organisation",),
+        )
+        read_at = GaugeMetricFamily(
+            f"{PREFIX}_website_read_timestamp_seconds",
+            "Unix time of the last successful read of the organisation's website.",
+            labels=("organisation",),
+        )
+        for finding in self._findings():
+            organisation, comparison = finding.check.organisation, finding.comparison
+            success.add_metric((organisation,), 0 if finding.check.error else 1)
+            if comparison.check is None:
+                continue  # never read: nothing is known about what it links
+            read_at.add_metric((organisation,), comparison.check.checked_at.timestamp())
+            for platform, count in comparison.unmonitored_by_platform().items():
+                unmonitored.add_metric((organisation, platform), count)
+        yield from (unmonitored, success, read_at)
 
 
 class PollingCollector(Collector):

@@ -74,6 +74,20 @@ class Channel(SQLModel, table=True):
     checkpoint_extra: str | None = Field(default=None, max_length=4000)  # JSON object of strings
 
 
+class WebsiteCheck(SQLModel, table=True):
+    """The last reads of an organisation's website by discovery: the last attempt, and what the
+    last successful one found (JSON of ``monitor.discovery.model.WebsiteCheck``)."""
+
+    __tablename__ = "website_check"
+
+    organisation_id: int = Field(foreign_key="organisation.id", primary_key=True)
+    website: str = Field(max_length=2000)  # as configured when it was read
+    checked_at: datetime = Field(sa_type=UTCDateTime)  # the last attempt
+    error: str | None = Field(default=None, max_length=1000)  # why the last attempt failed
+    found_at: datetime | None = _ts()  # the last successful read
+    found: str | None = Field(default=None, sa_type=sa.Text)
+
+
 class Post(SQLModel, table=True):
     """One post's identity and time. Never its text."""
 

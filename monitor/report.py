@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.cadence import STATES, ActivityState
+from monitor.discovery.compare import Finding
 from monitor.settings import PLATFORMS
 from monitor.views import ChannelView
 
@@ -95,8 +96,10 @@ def summary_rows(views: Sequence[ChannelView]) -> list[list[str]]:
     ]
 
 
-def render(views: Sequence[ChannelView], fmt: str, now: datetime) -> str:
-    """The report in ``fmt`` (one of REPORT_FORMATS)."""
+def render(
+    views: Sequence[ChannelView], fmt: str, now: datetime, websites: Sequence[Finding] = ()
+) -> str:
+    """The report in ``fmt`` (one of REPORT_FORMATS); ``websites``: discovery's findings."""
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
@@ -109,17 +112,73 @@ def render(views: Sequence[ChannelView], fmt: str, now: datetime) -> str:
             f"<h1>Channel activity, {now:%Y-%m-%d %H:%M} UTC</h1>"
             + html_table(SUMMARY_HEADER, summary_rows(views))
             + html_table(CHANNEL_HEADER, channel_rows(views))
+            + (html_table(WEBSITE_HEADER, website_rows(websites)) if websites else "")
         )
     lines = [f"# Channel activity, {now:%Y-%m-%d %H:%M} UTC", ""]
-    for header, rows in (
-        (SUMMARY_HEADER, summary_rows(views)),
-        (CHANNEL_HEADER, channel_rows(views)),
-    ):
+    tables = [(SUMMARY_HEADER, summary_rows(views)), (CHANNEL_HEADER, channel_rows(views))]
+    if websites:
+        tables.append((WEBSITE_HEADER, website_rows(websites)))
+    for header, rows in tables:
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "---|" * len(header))
         lines.extend("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows)
         lines.append("")
     return "\n".join(lines)
+
+
+# --- discovery: the channels each organisation's website links, against those monitored --------
+
+WEBSITE_HEADER = [
+    "organisation",
+    "found on the website",
+    "monitored of those",
+    "linked, not monitored",
+    "monitored, not linked",
+    "website read",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class WebsiteCounts:
+    """One organisation's numbers: channels its website links, how many are monitored."""
+
+    organisation: str
+    found: int | None  # None: the website was never read
+    monitored: int
+    unmonitored: int
+    not_linked: int
+    read_at: datetime | None
+
+
+def website_counts(findings: Sequence[Finding]) -> list[WebsiteCounts]:
+    """Per organisation, from discovery's last successful read of its website."""
+    result = []
+    for finding in findings:
+        c = finding.comparison
+        linked = {(linked.platform, linked.name) for linked, _ in c.both}
+        found = None if c.check is None else len(linked) + len(c.unmonitored)
+        read_at = c.check.checked_at if c.check is not None else None
+        result.append(
+            WebsiteCounts(
+                c.organisation, found, len(linked), len(c.unmonitored), len(c.not_linked), read_at
+            )
+        )
+    return result
+
+
+def website_rows(findings: Sequence[Finding]) -> list[list[str]]:
+    """The report's website table: found on the website vs monitored, per organisation."""
+    return [
+        [
+            n.organisation,
+            "–" if n.found is None else str(n.found),
+            str(n.monitored),
+            str(n.unmonitored),
+            str(n.not_linked),
+            f"{n.read_at:%Y-%m-%d}" if n.read_at else "never",
+        ]
+        for n in website_counts(findings)
+    ]
 
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -217,6 +217,14 @@ class NotifySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DiscoverySettings:
+    """The ``[discovery]`` section: reading the organisations' websites for their channels."""
+
+    every: timedelta | None = None  # None: the daemon does not check websites (``discover`` does)
+    max_pages: int = 6  # pages read per website: the home page and the likeliest pages it links
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """The whole, validated configuration."""
 
@@ -230,3 +238,5 @@ class Settings:
     # query parameters of configured URLs whose values logs mask (url_secrets())
     secret_params: frozenset[str] = frozenset()
     notify: NotifySettings = field(default_factory=NotifySettings)
+    websites: dict[str, str] = field(default_factory=dict)  # organisation → its website
+    discovery: DiscoverySettings = field(default_factory=DiscoverySettings)

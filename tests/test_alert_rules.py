@@ -35,7 +35,11 @@ CONTRACT_ALERTS = {
 }
 # Shipped beyond the contract: the monitor's own health, so it never goes quiet without saying
 # so (it answers scrapes but has stopped polling; it cannot record what it reads).
-SHIPPED_ALERTS = CONTRACT_ALERTS | {"ChannelMonitorNotPolling", "ChannelMonitorStoreFailing"}
+SHIPPED_ALERTS = CONTRACT_ALERTS | {
+    "ChannelMonitorNotPolling",
+    "ChannelMonitorStoreFailing",
+    "ChannelUnmonitored",  # a channel the organisation's website links is not monitored
+}
 # Alerts about a channel's activity: a failed fetch must never look like one of these.
 ACTIVITY_ALERTS = {
     "ChannelInactive",

@@ -1018,8 +1018,8 @@ def test_organisation_mistakes(tmp_path: Path) -> None:
         "organisation[0].youtube[1]": "duplicate channel (first at organisation[0].youtube[0])",
         "organisation[0].youtub": "unknown key 'youtub' (did you mean \"youtube\"?)",
         "organisation[0].twitter": (
-            "unknown key 'twitter' (expected name or a platform: facebook, instagram, linkedin, "
-            "mastodon, bluesky, youtube, rss)"
+            "unknown key 'twitter' (expected name, website or a platform: facebook, instagram, "
+            "linkedin, mastodon, bluesky, youtube, rss)"
         ),
         "organisation[1].name": "duplicate organisation name (first at organisation[0])",
         "organisation[2]": "name is required",
@@ -1231,8 +1231,8 @@ def test_csv_mistakes(tmp_path: Path) -> None:
     )
     assert all(p.file == str(csv_path) for p in found)
     assert by_key(found) == {
-        "row 1": "unknown column 'tiktok' (known: name, facebook, instagram, linkedin, mastodon, "
-        "bluesky, youtube, rss)",
+        "row 1": "unknown column 'tiktok' (known: name, website, facebook, instagram, linkedin, "
+        "mastodon, bluesky, youtube, rss)",
         "row 3: youtube": "not a YouTube channel id (UC followed by 22 characters)",
         "row 3: rss[1]": "a feed is an absolute http:// or https:// URL",
         "row 3: name": "duplicate organisation name (first at organisation[0])",

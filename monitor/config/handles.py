@@ -26,6 +26,8 @@ _HANDLES = {  # platform → (what a handle looks like, its description for mess
     ),
     "youtube": (r"UC[A-Za-z0-9_-]{22}", "a YouTube channel id (UC followed by 22 characters)"),
 }
+HANDLE_PATTERNS = {platform: pattern for platform, (pattern, _) in _HANDLES.items()}
+"""What a handle looks like on each platform but rss (whose channels are feed URLs)."""
 
 
 def _handle(platform: str, value: object) -> str:

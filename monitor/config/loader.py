@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 from connectors._graph import appsecret_proof
 from connectors.base import PlatformOptions
+from monitor.config.discovery import _discovery
 from monitor.config.durations import format_duration
 from monitor.config.notify import _notify
 from monitor.config.organisations import _KNOWN, _Channel, _organisations
@@ -113,9 +114,10 @@ class _Loader(_LoadState):
         policy = self._resolve(Policy(), policy_layer.layer(poll_interval=False))
         policy_layer.unknown(_POLICY_KEYS)
         platforms, layers = self._platforms(top.table("platforms"))
-        names, channels = _organisations(self, top, organisations_file)
+        names, channels, websites = _organisations(self, top, organisations_file)
         notify = _notify(self, top, names)
-        top.unknown(("monitor", "policy", "platforms", "organisation", "notify"))
+        discovery = _discovery(top)
+        top.unknown(("monitor", "policy", "platforms", "organisation", "notify", "discovery"))
         self._require_credentials(platforms, channels, top.table("platforms"))
 
         per_platform = {name: self._resolve(policy, layers[name]) for name in PLATFORMS}
@@ -152,6 +154,8 @@ class _Loader(_LoadState):
             secrets=frozenset(self.secrets),
             secret_params=frozenset(secret_params),
             notify=notify,
+            websites=websites,
+            discovery=discovery,
         )
 
     def _distinct(self, channels: list[_Channel], resolved: list[ChannelSettings]) -> None:

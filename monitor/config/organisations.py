@@ -11,7 +11,14 @@ from typing import NamedTuple
 
 from monitor.config.handles import _handle
 from monitor.config.tables import _POLICY_KEYS, _Layer, _LoadState, _Table
-from monitor.config.values import _boolean, _Broken, _nonempty, _read_text, _unknown
+from monitor.config.values import (
+    _boolean,
+    _Broken,
+    _http_url,
+    _nonempty,
+    _read_text,
+    _unknown,
+)
 from monitor.settings import PLATFORMS
 
 _KNOWN = ", ".join(PLATFORMS)
@@ -37,13 +44,16 @@ class _Organisation(NamedTuple):
     where: str  # for "first at …" in messages
     name_at: tuple[str, str]  # file and key path of its name
     channels: list[_Channel]
+    website: str | None = None  # where discovery reads which channels it links
 
 
 def _organisations(
     loader: _LoadState, top: _Table, csv_file: str | None
-) -> tuple[list[str], list[_Channel]]:
-    """Every organisation, from ``[[organisation]]`` tables then the CSV, checked together."""
+) -> tuple[list[str], list[_Channel], dict[str, str]]:
+    """Every organisation, from ``[[organisation]]`` tables then the CSV, checked together;
+    and the websites of those that give one."""
     names: dict[str, str] = {}  # name → where it was first given
+    websites: dict[str, str] = {}
     channels: dict[tuple[str, str, str], _Channel] = {}
     tables = top.data.get("organisation", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
@@ -55,20 +65,22 @@ def _organisations(
     ]
     if csv_file is not None:
         found += _csv(loader, loader.path.parent / csv_file)
-    for name, where, (file, key), entries in found:
+    for name, where, (file, key), entries, website in found:
         if name is None:
             continue
         if name in names:
             loader.problem(file, key, f"duplicate organisation name (first at {names[name]})")
             continue
         names[name] = where
+        if website is not None:
+            websites[name] = website
         for channel in entries:
             first = channels.setdefault(channel.key, channel)
             if first is not channel:
                 loader.problem(
                     channel.file, channel.where, f"duplicate channel (first at {first.where})"
                 )
-    return list(names), list(channels.values())
+    return list(names), list(channels.values()), websites
 
 
 def _organisation(loader: _LoadState, table: _Table) -> _Organisation:
@@ -81,12 +93,15 @@ def _organisation(loader: _LoadState, table: _Table) -> _Organisation:
         if platform in PLATFORMS
         for channel in _channels(loader, name or "", platform, table)
     ]
-    table.unknown(("name", *PLATFORMS), f"expected name or a platform: {_KNOWN}")
-    return _Organisation(name, table.path, (loader.file, table.key("name")), channels)
+    website = table.read("website", _http_url)
+    table.unknown(
+        ("name", "website", *PLATFORMS), f"expected name, website or a platform: {_KNOWN}"
+    )
+    return _Organisation(name, table.path, (loader.file, table.key("name")), channels, website)
 
 
 def _csv(loader: _LoadState, path: Path) -> list[_Organisation]:
-    """Organisations from the CSV: a ``name`` column and a column per platform."""
+    """Organisations from the CSV: a ``name`` column, a column per platform, and ``website``."""
     file = str(path)
     if (
         text := loader.convert(loader.file, "monitor.organisations_file", path, _read_text)
@@ -111,8 +126,8 @@ def _csv(loader: _LoadState, path: Path) -> list[_Organisation]:
         loader.problem(file, "row 1", 'the first row names the columns, and one must be "name"')
         return []
     for column in header:
-        if column and column != "name" and column not in PLATFORMS:
-            known = f"known: name, {_KNOWN}"
+        if column and column not in ("name", "website") and column not in PLATFORMS:
+            known = f"known: name, website, {_KNOWN}"
             loader.problem(file, "row 1", _unknown("column", column, PLATFORMS, known))
         elif column and header.count(column) > 1:
             loader.problem(file, "row 1", f"column {column!r} appears twice")
@@ -135,7 +150,11 @@ def _csv(loader: _LoadState, path: Path) -> list[_Organisation]:
                 if checked is not None:
                     channels.append(_Channel(name, platform, checked, file, key, _Layer(file)))
         where = f"{path.name} {row}"
-        result.append(_Organisation(name or None, where, (file, f"{row}: name"), channels))
+        website = None
+        if values.get("website"):
+            website = loader.convert(file, f"{row}: website", values["website"], _http_url)
+        name_at = (file, f"{row}: name")
+        result.append(_Organisation(name or None, where, name_at, channels, website))
     return result
 
 

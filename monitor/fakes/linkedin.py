@@ -22,7 +22,8 @@ DIRECT_SPONSORED_CONTENT_POSTER or CONTENT_ADMINISTRATOR (Posts API, Permissions
 organization lookup and ``networkSizes`` need ``rw_organization_admin`` with the role
 ADMINISTRATOR, or ``r_compliance`` (Organization Lookup API, Permissions; Organization Access
 Control: rw_organization_admin is "restricted to organizations in which the authenticated member
-has the role type ADMINISTRATOR").
+has the role type ADMINISTRATOR"). The ``vanityName`` finder (``/rest/organizations?q=vanityName``)
+needs either scope but no role, and shows non-admins only the lookup's public fields.
 
     python -m monitor.fakes.linkedin --port 8082 --spec linkedin.json
 
@@ -148,6 +149,7 @@ class LinkedInServer(FakeServer):
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/rest/posts", self._posts)
+        app.router.add_get("/rest/organizations", self._find_organizations)
         app.router.add_get("/rest/organizations/{id}", self._organization)
         app.router.add_get("/rest/networkSizes/{urn}", self._network_size)
 
@@ -204,21 +206,34 @@ class LinkedInServer(FakeServer):
         if failed is not None:
             return failed
         assert org is not None
-        name = org.name or f"Organization {org.id}"
-        return _ok(
-            {
-                "vanityName": org.vanity or f"org-{org.id}",
-                "localizedName": name,
-                "name": {
-                    "localized": {"nl_NL": name},
-                    "preferredLocale": {"country": "NL", "language": "nl"},
-                },
-                "primaryOrganizationType": "GOVERNMENT",
-                "localizedWebsite": f"https://www.{org.vanity or org.id}.example",
-                "id": int(org.id),
-                "$URN": f"urn:li:organization:{org.id}",
-            }
-        )
+        return _ok(_organization_body(org, full=True))
+
+    async def _find_organizations(self, request: web.Request) -> web.Response:
+        """The ``vanityName`` finder (Organization Lookup API, "Find Organization by Vanity
+        Name"): any token with rw_organization_admin or r_compliance, no role on the page
+        needed; non-admins see only the documented public fields ("APIs that do not require
+        administrative access will only return: id, name, localizedName, localizedWebsite,
+        vanityName, logoV2, locations, primaryOrganizationType"). Strings are matched case-
+        insensitively ("All strings are case-insensitive"); none found is an empty page."""
+        grant, refused = self._check(request)
+        if refused is not None:
+            return refused
+        if request.query.get("q") != "vanityName" or not request.query.get("vanityName"):
+            return _error(400, "ILLEGAL_ARGUMENT", "Unsupported finder: q must be vanityName", 100)
+        if not ({"rw_organization_admin", "r_compliance"} & grant.scopes):
+            version = request.headers.get("LinkedIn-Version", "")
+            message = (
+                f"Not enough permissions to access: organizations.FINDER-vanityName.{version}01"
+            )
+            return _error(403, "ACCESS_DENIED", message, 100)
+        wanted = request.query["vanityName"].lower()
+        elements = [
+            _organization_body(org, full=_reads_organization(grant, org.id))
+            for org in self.organizations.values()
+            if org.vanity and org.vanity.lower() == wanted
+        ]
+        paging = {"count": 10, "start": 0, "links": [], "total": len(elements)}
+        return _ok({"elements": elements, "paging": paging})
 
     async def _network_size(self, request: web.Request) -> web.Response:
         grant, refused = self._check(request)
@@ -310,6 +325,27 @@ def _reads_organization(grant: TokenSpec, org_id: str) -> bool:
     if "r_compliance" in grant.scopes:
         return True
     return "rw_organization_admin" in grant.scopes and grant.roles.get(org_id) == "ADMINISTRATOR"
+
+
+def _organization_body(org: OrganizationSpec, *, full: bool) -> dict[str, Any]:
+    """An organization as the lookup shows it: all fields to its admins, the public ones else."""
+    name = org.name or f"Organization {org.id}"
+    body: dict[str, Any] = {
+        "vanityName": org.vanity or f"org-{org.id}",
+        "localizedName": name,
+        "name": {
+            "localized": {"nl_NL": name},
+            "preferredLocale": {"country": "NL", "language": "nl"},
+        },
+        "primaryOrganizationType": "GOVERNMENT",
+        "locations": [],
+        "localizedWebsite": f"https://www.{org.vanity or org.id}.example",
+        "id": int(org.id),
+    }
+    if full:
+        body["$URN"] = f"urn:li:organization:{org.id}"
+        body["localizedDescription"] = f"De officiële pagina van {name}."
+    return body
 
 
 def _link(rel: str, href: str) -> dict[str, str]:
