@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -75,7 +76,9 @@ class DeadlineTransport(httpx.AsyncBaseTransport):
                 response = await self._inner.handle_async_request(request)
         except TimeoutError:
             raise self._late(request) from None
-        response.stream = _DeadlineStream(response.stream, deadline, lambda: self._late(request))
+        if isinstance(response.stream, httpx.AsyncByteStream):
+            late = functools.partial(self._late, request)
+            response.stream = _DeadlineStream(response.stream, deadline, late)
         return response
 
     def _late(self, request: httpx.Request) -> httpx.ReadTimeout:
@@ -86,10 +89,11 @@ class DeadlineTransport(httpx.AsyncBaseTransport):
 
 
 class _DeadlineStream(httpx.AsyncByteStream):
+    """A response body that ends with ``late()`` once the request's deadline has passed."""
+
     def __init__(
-        self, inner: object, deadline: float, late: Callable[[], httpx.ReadTimeout]
+        self, inner: httpx.AsyncByteStream, deadline: float, late: Callable[[], httpx.ReadTimeout]
     ) -> None:
-        assert isinstance(inner, httpx.AsyncByteStream)
         self._inner = inner
         self._deadline = deadline
         self._late = late

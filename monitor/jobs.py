@@ -49,7 +49,8 @@ NOTE_EVERY = timedelta(days=1)  # a profile read only in part is logged at most 
 NOT_FOUND_POLLS = 3
 NOT_FOUND_AFTER = timedelta(hours=24)
 # feeds come from any number of hosts, each with its own limits and failures: one host gets at
-# most this many of the platform's slots, so that a slow one cannot take them all
+# most this many of the platform's slots, so that a slow one cannot take them all (YouTube's
+# feeds all come from one host: there the platform's limit is the host's)
 PER_HOST = {"rss": 2}
 
 

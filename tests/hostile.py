@@ -48,8 +48,9 @@ class HostileServer:
     * ``/fail/…``: 500.
 
     ``mode`` (when set) answers every path as that segment would: a test switches a channel
-    from failing to hostile without changing its configuration. ``in_flight`` counts requests
-    being answered now, by segment, and ``most_in_flight`` the most at once.
+    from failing to hostile without changing its configuration. ``most_in_flight`` counts the
+    most requests answered at once, by segment: a request whose client hung up no longer
+    counts, even before its handler notices (a trickle notices at its next write).
     """
 
     def __init__(
@@ -65,8 +66,8 @@ class HostileServer:
         self.trickle_every = trickle_every
         self.mode = mode
         self.hits: Counter[str] = Counter()
-        self.in_flight: Counter[str] = Counter()
         self.most_in_flight: Counter[str] = Counter()
+        self._open: dict[str, dict[int, web.Request]] = {}  # by id(): requests are unhashable
         self.base_url = ""
         self._runner: web.AppRunner | None = None
 
@@ -87,12 +88,16 @@ class HostileServer:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         kind = self.mode or request.path.strip("/").split("/")[0]
         self.hits[kind] += 1
-        self.in_flight[kind] += 1
-        self.most_in_flight[kind] = max(self.most_in_flight[kind], self.in_flight[kind])
+        open_now = self._open.setdefault(kind, {})
+        for key, other in list(open_now.items()):
+            if other.transport is None or other.transport.is_closing():
+                del open_now[key]
+        open_now[id(request)] = request
+        self.most_in_flight[kind] = max(self.most_in_flight[kind], len(open_now))
         try:
             return await self._answer(kind, request)
         finally:
-            self.in_flight[kind] -= 1
+            open_now.pop(id(request), None)
 
     async def _answer(self, kind: str, request: web.Request) -> web.StreamResponse:
         if kind == "bomb":
@@ -103,10 +108,31 @@ class HostileServer:
         if kind == "trickle":
             response = web.StreamResponse(headers={"Content-Type": "application/rss+xml"})
             await response.prepare(request)
-            while True:  # until the client gives up and the connection closes
-                await response.write(b" ")
+            while request.transport is not None and not request.transport.is_closing():
+                await response.write(b" ")  # until the client gives up
                 await asyncio.sleep(self.trickle_every)
+            return response
         if kind in ("file", "ftp"):
             where = "file:///etc/passwd" if kind == "file" else "ftp://127.0.0.1/feed.xml"
             return web.Response(status=302, headers={"Location": where})
         return web.Response(status=500, text="internal error")
+
+
+def memory_kb(pid: int, field: str) -> int:
+    """A ``/proc/<pid>/status`` figure in kB: ``VmRSS`` (resident now), ``VmHWM`` (its peak)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    raise LookupError(f"{field} not in /proc/{pid}/status")
+
+
+def reset_peak(pid: int) -> bool:
+    """Start ``VmHWM`` over from the resident size now (Linux ``clear_refs`` 5); False if
+    refused."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w", encoding="ascii") as refs:
+            refs.write("5")
+    except OSError:
+        return False
+    return True
