@@ -23,6 +23,7 @@ from typing import Any
 import feedparser
 import httpx
 
+from connectors._http import Hop, MiB, open_get, read_body
 from connectors.base import MOVED_TO, Checkpoint
 from connectors.errors import (
     ChannelNotFound,
@@ -32,7 +33,7 @@ from connectors.errors import (
     transport_errors,
 )
 
-MAX_FEED_BYTES = 10 * 1024 * 1024
+MAX_FEED_BYTES = 10 * MiB  # as sent and as unpacked
 _PERMANENT = (301, 308)  # redirects that move a feed for good (RFC 9110 §15.4)
 _MOVED_FROM = "moved_from"  # Checkpoint.extra: the configured address a remembered move is for
 _MAX_REMEMBERED = 1000  # characters: both addresses fit the checkpoint's column
@@ -97,7 +98,8 @@ async def _read_feed(
     if checkpoint.last_modified:
         headers["If-Modified-Since"] = checkpoint.last_modified
     with transport_errors():
-        response, moved_to = await _follow(client, address, headers)
+        response, hops = await open_get(client, address, headers=headers)
+        moved_to = _moved_to(hops)
         try:
             extra = _without_move(checkpoint.extra)
             remembered = _rememberable(url, moved_to or address)
@@ -120,7 +122,7 @@ async def _read_feed(
                     f"unexpected HTTP {response.status_code} from {safe_url(response.request.url)}",
                     status=response.status_code,
                 )
-            body = await _read_capped(response)
+            body = await read_body(response, MAX_FEED_BYTES)
             content_type = response.headers.get("content-type")
             validators = Checkpoint(
                 etag=response.headers.get("etag"),
@@ -135,31 +137,14 @@ async def _read_feed(
     return feed, validators
 
 
-async def _follow(
-    client: httpx.AsyncClient, url: str, headers: dict[str, str]
-) -> tuple[httpx.Response, str | None]:
-    """GET ``url`` following redirects as the client is set to (one hop at a time, so that each
-    is seen): the final, unread response, and where the leading permanent hops lead, if any."""
-    request = client.build_request("GET", url, headers=headers)
+def _moved_to(hops: tuple[Hop, ...]) -> str | None:
+    """Where the leading permanent hops lead, if any: after a temporary one, nothing moved."""
     moved_to: str | None = None
-    settled = False  # a temporary hop came first: nothing after it moves the feed
-    for _ in range(client.max_redirects + 1):
-        response = await client.send(request, stream=True, follow_redirects=False)
-        hop = response.next_request if client.follow_redirects else None
-        if hop is None:
-            return response, moved_to
-        await response.aclose()
-        if hop.url.scheme not in ("http", "https"):
-            raise Malformed(
-                f"{safe_url(request.url)} redirects to a {hop.url.scheme}: address, not read",
-                status=response.status_code,
-            )
-        if response.status_code in _PERMANENT and not settled:
-            moved_to = str(hop.url)
-        else:
-            settled = True
-        request = hop
-    raise Malformed(f"too many redirects from {safe_url(url)}")
+    for hop in hops:
+        if hop.status not in _PERMANENT:
+            break
+        moved_to = str(hop.to)
+    return moved_to
 
 
 def _rememberable(url: str, address: str) -> str | None:
@@ -178,27 +163,6 @@ def _rememberable(url: str, address: str) -> str | None:
 
 def _without_move(extra: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in extra.items() if k not in (MOVED_TO, _MOVED_FROM)}
-
-
-async def _read_capped(response: httpx.Response) -> bytes:
-    """The decoded body, refusing anything over ``MAX_FEED_BYTES`` (gzip bombs included)."""
-    declared = response.headers.get("content-length", "")
-    # Content-Length counts encoded bytes; only an identity body can be refused before reading.
-    if declared.isdigit() and int(declared) > MAX_FEED_BYTES and not _is_encoded(response):
-        raise Malformed("feed larger than 10 MiB", status=response.status_code)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > MAX_FEED_BYTES:
-            raise Malformed("feed larger than 10 MiB", status=response.status_code)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _is_encoded(response: httpx.Response) -> bool:
-    coding = str(response.headers.get("content-encoding", "identity"))
-    return coding.strip().lower() != "identity"
 
 
 def parse_feed(body: bytes, *, content_type: str | None, url: str) -> Feed:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
@@ -28,6 +27,7 @@ import httpx
 from pydantic import BaseModel, BeforeValidator
 
 from connectors._graph_errors import Asked, Usage, error_from_response, quota_ratio, read_usage
+from connectors._http import decode_json, get_capped
 from connectors._paging import Page, Resume, Walk, walk, wider_bound
 from connectors._rest import QUOTA_ATTRIBUTE, validated
 from connectors.base import PlatformOptions, Post
@@ -236,13 +236,15 @@ class GraphPoll:
         if api.proof:
             params = [*params, ("appsecret_proof", api.proof)]
         with transport_errors():
-            response = await api.client.get(url, params=tuple(params))
+            response = await get_capped(api.client, url, params=tuple(params))
         self.requests += 1
         self._usages.append(read_usage(response.headers))
         try:
-            body: object = json.loads(response.content)
-        except ValueError:
-            body = None
+            body: object = await decode_json(response)
+        except Malformed:
+            if response.is_success:
+                raise
+            body = None  # an HTML error page: the status says what went wrong
         error = error_from_response(response, body, api.secrets, self._asked())
         if error is None and not isinstance(body, dict):
             error = Malformed(

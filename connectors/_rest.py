@@ -3,8 +3,9 @@
 ``Poll`` is the requests of one ``fetch`` for LinkedIn, Mastodon and Bluesky: each brings its own
 error mapping and, where the server reports its rate limit in ``{prefix}-Limit`` and
 ``{prefix}-Remaining`` headers, the prefix and how to read the reset time. The small helpers read
-a JSON body, a payload, ``Retry-After`` and the server's clock the same way everywhere (the Graph
-module has its own requests, since Graph errors come as JSON bodies, and uses ``validated``).
+a payload, ``Retry-After`` and the server's clock the same way everywhere (the Graph module has its
+own requests, since Graph errors come as JSON bodies, and uses ``validated``). Bodies are read
+by ``connectors._http``: capped at ``max_bytes`` as they arrive, big ones decoded off the loop.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import ValidationError
 
+from connectors._http import JSON_MAX_BYTES, decode_json, get_capped
 from connectors.errors import (
     ConnectorError,
     Malformed,
@@ -36,7 +38,8 @@ class Poll:
 
     With ``rate_limit`` (a header prefix), the share of the limit used is kept in
     ``quota_used_ratio`` and attached to every error, and once the server says no request is
-    left, the rest of the poll is refused without asking.
+    left, the rest of the poll is refused without asking. A body over ``max_bytes`` (as sent
+    or unpacked) is ``Malformed``.
     """
 
     def __init__(
@@ -47,8 +50,10 @@ class Poll:
         *,
         rate_limit: str | None = None,
         until_reset: Callable[[httpx.Response], float | None] | None = None,
+        max_bytes: int = JSON_MAX_BYTES,
     ) -> None:
         self._client = client
+        self._max_bytes = max_bytes
         self._root = root
         self._error = error
         self._rate_limit = rate_limit
@@ -76,8 +81,12 @@ class Poll:
         if self._spent is not None:  # asking again would only be refused
             raise self._spent
         with transport_errors():
-            response = await self._client.get(
-                f"{self._root}/{path}", params=params, headers=headers
+            response = await get_capped(
+                self._client,
+                f"{self._root}/{path}",
+                max_bytes=self._max_bytes,
+                params=params,
+                headers=headers,
             )
         self.server_time = self.server_time or server_date(response)
         ratio = used_ratio(response.headers, self._rate_limit) if self._rate_limit else None
@@ -95,17 +104,7 @@ class Poll:
             if self._rate_limit:
                 setattr(error, QUOTA_ATTRIBUTE, self.quota_used_ratio)
             raise error
-        return response, json_body(response)
-
-
-def json_body(response: httpx.Response) -> Any:
-    """The response's JSON; ``Malformed`` when it is not JSON."""
-    try:
-        return response.json()
-    except ValueError:
-        raise Malformed(
-            f"expected JSON from {safe_url(response.request.url)}", status=response.status_code
-        ) from None
+        return response, await decode_json(response)
 
 
 def validated(check: Callable[[object], T], payload: object, what: str) -> T:

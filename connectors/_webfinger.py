@@ -21,6 +21,7 @@ ACTOR_TYPES = (
     'application/ld+json; profile="https://www.w3.org/ns/activitystreams"',
 )
 PROFILE_PAGE = "http://webfinger.net/rel/profile-page"
+MAX_BYTES = 1024 * 1024  # a JRD names a few links: Mastodon's is under 1 KB
 
 
 class _Link(BaseModel):
@@ -53,7 +54,7 @@ async def resolve(client: httpx.AsyncClient, user: str, domain: str) -> Resolved
     410, an HTML page, no usable link) is None; a throttle, a server error or no answer is
     raised as its ``ConnectorError``.
     """
-    finger = Poll(client, f"https://{domain}/.well-known", error_for_status)
+    finger = Poll(client, f"https://{domain}/.well-known", error_for_status, max_bytes=MAX_BYTES)
     try:
         body = await finger.get(
             "webfinger",

@@ -45,6 +45,7 @@ from connectors.errors import (
     ConnectorError,
     RateLimited,
     error_for_status,
+    payload_guarded,
     safe_url,
 )
 
@@ -118,6 +119,7 @@ class BlueskyConnector:
         match = _HANDLE.fullmatch(channel.handle.strip())
         return f"https://bsky.app/profile/{match[1]}" if match else None
 
+    @payload_guarded
     async def fetch(
         self,
         channel: ChannelRef,

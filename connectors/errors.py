@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import functools
 import math
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from datetime import UTC, datetime
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal, ParamSpec, TypeVar
 
 import httpx
 
@@ -175,6 +176,37 @@ def transport_errors() -> Iterator[None]:
         raise Malformed(f"too many redirects from {_where(exc)}") from None
     except httpx.TransportError as exc:
         raise Transient(f"{type(exc).__name__} talking to {_where(exc)}") from None
+
+
+@contextlib.contextmanager
+def payload_errors() -> Iterator[None]:
+    """Translate what a hostile value in an answer makes Python raise, where no parser names it:
+    a date past the year 9999 once moved to UTC (``9999-12-31T23:59:59-23:59``), nesting deeper
+    than the recursion limit, an address httpx cannot parse. Each is the answer's fault, the
+    same on every poll: ``Malformed`` in one line, not a traceback each time."""
+    try:
+        yield
+    except OverflowError:
+        raise Malformed("a date or number in the answer is out of range") from None
+    except RecursionError:
+        raise Malformed("the answer is nested too deeply to read") from None
+    except httpx.InvalidURL as exc:
+        raise Malformed(f"invalid address in the answer: {str(exc)[:100]}") from None
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def payload_guarded(fetch: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """A connector's ``fetch`` under ``payload_errors``: put on every JSON connector's fetch."""
+
+    @functools.wraps(fetch)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+        with payload_errors():
+            return await fetch(*args, **kwargs)
+
+    return guarded
 
 
 def _where(exc: httpx.RequestError) -> str:

@@ -38,7 +38,7 @@ from connectors._graph import (
 )
 from connectors._paging import Page, Resume, Walk, resume_extra, unix, walk
 from connectors.base import ChannelRef, Checkpoint, FetchResult, PlatformOptions, Post, Profile
-from connectors.errors import ChannelNotFound
+from connectors.errors import ChannelNotFound, payload_guarded
 
 POSTS_PER_PAGE = 100
 POST_FIELDS = "id,created_time"
@@ -75,6 +75,7 @@ class FacebookConnector:
         """``https://www.facebook.com/{handle}``."""
         return f"https://www.facebook.com/{quote(channel.handle.strip(), safe='')}"
 
+    @payload_guarded
     async def fetch(
         self,
         channel: ChannelRef,

@@ -40,7 +40,7 @@ from connectors._graph import (
 )
 from connectors._paging import Page, Resume, Walk, from_unix, resume_extra, unchanged, unix, walk
 from connectors.base import ChannelRef, Checkpoint, FetchResult, PlatformOptions, Post, Profile
-from connectors.errors import AuthFailed, ChannelNotFound
+from connectors.errors import AuthFailed, ChannelNotFound, payload_guarded
 
 MEDIA_PER_PAGE = 50
 OWN_MEDIA_FIELDS = "id,timestamp,media_type,permalink"
@@ -149,6 +149,7 @@ class InstagramConnector:
             return None
         return f"https://www.instagram.com/{handle}/"
 
+    @payload_guarded
     async def fetch(
         self,
         channel: ChannelRef,

@@ -47,6 +47,7 @@ from connectors.errors import (
     Malformed,
     RateLimited,
     error_for_status,
+    payload_guarded,
     safe_url,
 )
 
@@ -133,6 +134,7 @@ class LinkedInConnector:
         match = _ORG.fullmatch(channel.handle.strip())
         return f"https://www.linkedin.com/company/{match[1]}/" if match else None
 
+    @payload_guarded
     async def fetch(
         self,
         channel: ChannelRef,
@@ -345,4 +347,9 @@ def _parse(model: type[ModelT], payload: object, where: str) -> ModelT:
 
 
 def _from_ms(value: int | None) -> datetime | None:
-    return datetime.fromtimestamp(value / 1000, UTC) if value is not None else None
+    if value is None:
+        return None
+    try:
+        return datetime.fromtimestamp(value / 1000, UTC)
+    except (OverflowError, OSError, ValueError):  # which one depends on how far out it is
+        raise Malformed(f"a LinkedIn timestamp out of range ({value} ms)") from None

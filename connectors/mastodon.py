@@ -50,6 +50,7 @@ from connectors.errors import (
     RateLimited,
     Transient,
     error_for_status,
+    payload_guarded,
     safe_url,
 )
 
@@ -118,6 +119,7 @@ class MastodonConnector:
         match = _HANDLE.fullmatch(channel.handle.strip())
         return f"https://{match[2]}/@{match[1]}" if match else None
 
+    @payload_guarded
     async def fetch(
         self,
         channel: ChannelRef,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import functools
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -54,10 +57,69 @@ class MeteredTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+class DeadlineTransport(httpx.AsyncBaseTransport):
+    """Gives each request ``seconds`` in all, from connecting to its last byte.
+
+    httpx's timeouts bound each wait on its own: a server sending a byte every few seconds never
+    trips them, and held a poll (and its platform's slot) until the poll's own timeout. Past the
+    deadline the request fails with ``httpx.ReadTimeout``, like any other timeout.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, seconds: float) -> None:
+        self._inner = inner
+        self._seconds = seconds
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        deadline = asyncio.get_running_loop().time() + self._seconds
+        try:
+            async with asyncio.timeout_at(deadline):
+                response = await self._inner.handle_async_request(request)
+        except TimeoutError:
+            raise self._late(request) from None
+        if isinstance(response.stream, httpx.AsyncByteStream):
+            late = functools.partial(self._late, request)
+            response.stream = _DeadlineStream(response.stream, deadline, late)
+        return response
+
+    def _late(self, request: httpx.Request) -> httpx.ReadTimeout:
+        return httpx.ReadTimeout(f"no complete answer within {self._seconds:g} s", request=request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _DeadlineStream(httpx.AsyncByteStream):
+    """A response body that ends with ``late()`` once the request's deadline has passed."""
+
+    def __init__(
+        self, inner: httpx.AsyncByteStream, deadline: float, late: Callable[[], httpx.ReadTimeout]
+    ) -> None:
+        self._inner = inner
+        self._deadline = deadline
+        self._late = late
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        chunks = aiter(self._inner)
+        while True:
+            try:
+                async with asyncio.timeout_at(self._deadline):
+                    chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise self._late() from None
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 def build_client(
     *, timeout: float = 30.0, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
     """The shared client: timeouts, redirects, gzip, a polite User-Agent, metered.
+
+    ``timeout`` bounds each wait (connecting at most 10 s) and each request as a whole.
 
     Tests pass ``httpx.MockTransport``. httpx's own transport is used otherwise: with
     ``sniffio`` installed it measured the same CPU per poll as aiohttp's pool under httpx
@@ -65,7 +127,7 @@ def build_client(
     """
     inner = transport or httpx.AsyncHTTPTransport(retries=0)
     return httpx.AsyncClient(
-        transport=MeteredTransport(inner),
+        transport=MeteredTransport(DeadlineTransport(inner, timeout)),
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         follow_redirects=True,
         max_redirects=5,

@@ -7,6 +7,7 @@ requests; connectors stay pure adapters.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import random
@@ -15,7 +16,9 @@ from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import httpx
 import sqlalchemy as sa
 
 from connectors.base import MOVED_TO, ChannelRef, Connector, FetchResult, Post, unique_posts
@@ -45,6 +48,10 @@ NOTE_EVERY = timedelta(days=1)  # a profile read only in part is logged at most 
 # row over this long: YouTube's feed outages have healed within hours (RSS-Bridge #2113)
 NOT_FOUND_POLLS = 3
 NOT_FOUND_AFTER = timedelta(hours=24)
+# feeds come from any number of hosts, each with its own limits and failures: one host gets at
+# most this many of the platform's slots, so that a slow one cannot take them all (YouTube's
+# feeds all come from one host: there the platform's limit is the host's)
+PER_HOST = {"rss": 2}
 
 
 def utcnow() -> datetime:
@@ -158,6 +165,15 @@ def advance(context: PollContext, outcome: PollOutcome) -> PollContext:
     )
 
 
+def _host(url: str) -> str | None:
+    """``host:port`` of a feed URL (None when httpx cannot read it: the poll says why)."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return None
+    return f"{parsed.host}:{parsed.port or ''}"
+
+
 class Poller:
     """Polls channels with one connector per platform and a concurrency limit per platform."""
 
@@ -180,6 +196,7 @@ class Poller:
         self._instruments = instruments
         self._redact = redactor
         self._limits = {p: asyncio.Semaphore(n) for p, n in concurrency.items()}
+        self._hosts: dict[tuple[str, str], asyncio.Semaphore] = {}
         self._timeout = poll_timeout.total_seconds()
         self._clock = clock
         self.pacing = pacing or Pacing({})
@@ -190,12 +207,26 @@ class Poller:
         self._noted: dict[int, tuple[str, datetime]] = {}  # profile note last logged, and when
 
     async def poll(self, channel: ChannelSettings, channel_id: int) -> PollReport:
-        """Poll one channel once and record the outcome; never raises a connector error."""
-        async with self._limits.setdefault(channel.platform, asyncio.Semaphore(4)):
+        """Poll one channel once and record the outcome; never raises a connector error.
+
+        A poll waits for its host first (where the platform has a limit per host), then for a
+        platform slot: one waiting on a busy host holds none of the platform's slots.
+        """
+        async with (
+            self._host_limit(channel),
+            self._limits.setdefault(channel.platform, asyncio.Semaphore(4)),
+        ):
             paused = self.pacing.paused_for(channel.platform, channel.handle, self._clock())
             if paused is not None:
                 return PollReport(ok=False, deferred_until=paused)
             return await self._poll(channel, channel_id, gate_key(channel.platform, channel.handle))
+
+    def _host_limit(self, channel: ChannelSettings) -> contextlib.AbstractAsyncContextManager[Any]:
+        limit = PER_HOST.get(channel.platform)
+        host = _host(channel.handle) if limit else None
+        if limit is None or host is None:
+            return contextlib.nullcontext()
+        return self._hosts.setdefault((channel.platform, host), asyncio.Semaphore(limit))
 
     async def _poll(self, channel: ChannelSettings, channel_id: int, key: str) -> PollReport:
         platform = channel.platform

@@ -15,6 +15,7 @@ import pytest
 from connectors.base import ChannelRef, Checkpoint, PlatformOptions
 from connectors.errors import ConnectorError, RateLimited
 from connectors.registry import CONNECTORS
+from monitor.http_client import build_client
 
 SECRET = "SECRET-TOKEN-123"
 
@@ -54,6 +55,15 @@ def body(content: bytes, content_type: str) -> Callable[[httpx.Request], httpx.R
     )
 
 
+def redirect(location: str) -> Callable[[httpx.Request], httpx.Response]:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.scheme not in ("http", "https"):  # as httpx's own transport refuses it
+            raise httpx.UnsupportedProtocol(f"unsupported protocol {request.url.scheme!r}")
+        return httpx.Response(302, headers={"Location": location})
+
+    return answer
+
+
 def raises(error: type[httpx.TransportError]) -> Callable[[httpx.Request], httpx.Response]:
     def answer(request: httpx.Request) -> httpx.Response:
         raise error("simulated", request=request)
@@ -73,6 +83,12 @@ FAILURES = [
     Failure("invalid-json", body(b"{not json", "application/json"), "malformed"),
     Failure("broken-xml", body(BROKEN_XML, "application/xml"), "malformed"),
     Failure("html-200", body(HTML_PAGE, "text/html; charset=utf-8"), "malformed"),
+    # json.loads raises RecursionError, not ValueError, on nesting this deep
+    Failure("deep-json", body(b"[" * 100_000 + b"]" * 100_000, "application/json"), "malformed"),
+    # a redirect to an address no HTTP client should read: not worth retrying
+    Failure("redirect-file", redirect("file:///etc/passwd"), "malformed"),
+    Failure("redirect-ftp", redirect("ftp://ftp.example/feed.xml"), "malformed"),
+    Failure("redirect-invalid", redirect("http://x:abc/"), "malformed"),  # httpx.InvalidURL
 ]
 
 
@@ -89,7 +105,8 @@ async def test_failures_become_the_documented_error_kind(platform: str, failure:
         requests.append(request)  # every request gets the failure, so multi-call connectors
         return failure.answer(request)  # fail on their first one
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+    # the daemon's own client: it follows redirects, unpacks gzip, has a whole-request deadline
+    async with build_client(transport=httpx.MockTransport(handler)) as client:
         connector = CONNECTORS[platform](client, OPTIONS)
         with pytest.raises(ConnectorError) as caught:
             await connector.fetch(
