@@ -171,7 +171,7 @@ async def _demo(listen: str, workdir: Path) -> None:
             await server.stop()
 
 
-def run_demo(listen: str) -> int:
+def run_demo(listen: str, data: Path | None = None) -> int:
     """Serve the demo until SIGINT/SIGTERM; the data lives in a temporary directory."""
     with tempfile.TemporaryDirectory(prefix="channel-monitor-demo-") as workdir:
         asyncio.run(_demo(listen, Path(workdir)))

@@ -113,10 +113,15 @@ def test_status_prints_platform_text_as_text(
     out = capsys.readouterr().out
     assert code == 3, out  # could not be read: not a crash (1 means "some channel flagged")
     assert HOSTILE_ORG in out
+    assert "[red]x[/red] [/]" in out  # the platform's display name, as text
+    assert "\x1b" not in out  # no terminal escape from a platform reaches the terminal
+    # --verbose adds the handle and the platform's words for the failure, in full
+    assert main(["status", "--config", str(config), "--verbose"]) == 3
+    out = capsys.readouterr().out
     assert "[/bold]" in out
     assert "[link=https://evil.example]here" in out
     assert "https://feeds.example/[b]nieuws" in out
-    assert "\x1b" not in out  # no terminal escape from a platform reaches the terminal
+    assert "\x1b" not in out
 
 
 def test_validate_prints_names_and_problems_as_text(

@@ -1,55 +1,48 @@
-"""The command line: ``channel-monitor run|check|status|report|validate|demo``."""
+"""The command line: ``channel-monitor run|check|status|report|validate|demo|completion``.
+
+``parser`` holds the grammar and help, ``tables`` what check/status/validate print,
+``progress`` check's progress bar and ``completion`` the shell completion scripts.
+"""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import dataclasses
-import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import sqlalchemy as sa
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 from sqlalchemy.engine import make_url
 
 from connectors.registry import supported_platforms
-from monitor import __version__
-from monitor.api import EXIT_OK, EXIT_USAGE, channel_json, exit_status
+from monitor.api import EXIT_OK, EXIT_USAGE, exit_status
 from monitor.app import StartupError, open_runtime, serve
+from monitor.cli import completion, progress
+from monitor.cli.parser import parser
+from monitor.cli.progress import polling
+from monitor.cli.tables import print_validation, print_views
 from monitor.config import (
     ConfigError,
-    format_duration,
     listen_address,
     load_settings,
+    parse_duration,
     resolve_config_path,
 )
-from monitor.jobs import utcnow
 from monitor.logs import configure as configure_logging
 from monitor.records import ChannelKey
 from monitor.redact import Redactor
-from monitor.report import REPORT_FORMATS, days, render
+from monitor.report import Report, gather, render
 from monitor.settings import Settings
 from monitor.storage import StorageError, Store
 from monitor.untrusted import plain
-from monitor.views import ChannelView, moved_label
-
-_STYLES = {
-    "active": "green",
-    "below_target": "yellow",
-    "quiet": "dark_orange",
-    "inactive": "red",
-    "dormant": "bold red",
-    "never_posted": "magenta",
-    "parked": "dim",
-    "unknown": "dim",
-}
-
+from monitor.views import ChannelView
 
 log = logging.getLogger("channel_monitor")
 
@@ -58,51 +51,9 @@ class UsageError(Exception):
     """A usage or configuration mistake: one line on stderr, exit 2."""
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="channel-monitor",
-        description="Which of an organisation's social media channels have gone quiet?",
-    )
-    parser.add_argument("--version", action="version", version=f"channel-monitor {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def command(name: str, text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=text, description=text)
-        sub.add_argument(
-            "--config",
-            metavar="PATH",
-            help="configuration file (default: $CHANNEL_MONITOR_CONFIG, else ./config.toml)",
-        )
-        return sub
-
-    run = command("run", "run the daemon: schedule polls, serve metrics and the status page")
-    run.add_argument("--listen", metavar="HOST:PORT", help="override [monitor] listen")
-    run.add_argument(
-        "--web.config.file",
-        dest="web_config_file",
-        metavar="PATH",
-        help="TLS and basic auth (exporter-toolkit's format); overrides [monitor] web_config_file",
-    )
-    for name, text in (
-        ("check", "poll every channel once, now, and print each channel's state"),
-        ("status", "print the states from the database, without polling"),
-    ):
-        sub = command(name, text)
-        sub.add_argument("--format", choices=("table", "json"), default="table")
-    report = command("report", "the organisations × platforms report")
-    report.add_argument("--format", choices=REPORT_FORMATS, default="md")
-    report.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
-    command("validate", "check the configuration and say what it would monitor")
-    demo = commands.add_parser(
-        "demo", help="run the daemon against simulated platforms, no tokens or network"
-    )
-    demo.add_argument("--listen", metavar="HOST:PORT", default="127.0.0.1:9184")
-    return parser
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script and ``python -m monitor``."""
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         if getattr(args, "listen", None):
@@ -110,10 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 listen_address(args.listen)
             except ValueError as exc:
                 raise UsageError(f"--listen {args.listen}: {exc}") from None
+        if args.command == "completion":
+            sys.stdout.write(completion.script(args.shell, parser()))
+            return EXIT_OK
         if args.command == "demo":
             from monitor.demo import run_demo  # noqa: PLC0415  (only the demo needs the fakes)
 
-            return run_demo(args.listen)
+            return run_demo(args.listen, Path(args.data) if args.data else None)
         web_config_file = getattr(args, "web_config_file", None)
         settings = _load(args.config, web_config_file)
         if not settings.channels and args.command != "run":  # run logs it, in its log format
@@ -146,12 +100,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(serve(settings, reload=reload))
             return EXIT_OK
         if args.command in ("check", "status"):
-            views = asyncio.run(_views(settings, poll=args.command == "check"))
-            _print_views(views, args.format)
+            show = args.command == "check" and progress.wanted(args.format, args.progress)
+            views = asyncio.run(_views(settings, poll=args.command == "check", progress=show))
+            simulated = settings.monitor.simulated
+            print_views(views, args.format, verbose=args.verbose, simulated=simulated)
             return exit_status(views)
         if args.command == "report":
-            views = asyncio.run(_views(settings, poll=False))
-            text = render(views, args.format, utcnow())
+            period = _period(args.period)
+            text = render(asyncio.run(_report(settings, period)), args.format)
             if args.output:
                 Path(args.output).write_text(text, encoding="utf-8")
             else:
@@ -191,11 +147,6 @@ def _protection(settings: Settings) -> str:
     return f" ({', '.join(parts)}, from {web.source})"
 
 
-def _console() -> Console:
-    """A console for tables: the terminal's width, or a wide one when output goes to a pipe."""
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-
-
 def _load(explicit: str | None, web_config_file: str | None = None) -> Settings:
     path = resolve_config_path(explicit, os.environ)
     return load_settings(
@@ -203,114 +154,44 @@ def _load(explicit: str | None, web_config_file: str | None = None) -> Settings:
     )
 
 
-async def _views(settings: Settings, *, poll: bool) -> list[ChannelView]:
+async def _views(settings: Settings, *, poll: bool, progress: bool = False) -> list[ChannelView]:
     async with open_runtime(settings) as runtime:
         if poll:
-            await runtime.poll_all()
+            with polling(len(settings.channels), show=progress) as done:
+                await runtime.poll_all(done)
         return await runtime.snapshot()
 
 
-def _print_views(views: Sequence[ChannelView], fmt: str) -> None:
-    if fmt == "json":
-        json.dump([channel_json(v) for v in views], sys.stdout, indent=2)
-        sys.stdout.write("\n")
-        return
-    # Every cell is a Text: names, handles and error details come from platforms and the
-    # configuration, and "[/bold]" in them is text, not rich markup.
-    table = Table(title="Channel activity", title_justify="left")
-    for column in (
-        "organisation",
-        "platform",
-        "channel",
-        "state",
-        "silence",
-        "posts 30 d",
-        "usual gap",
-        "poll",
-    ):
-        table.add_column(
-            column,
-            justify="right" if column.startswith(("posts", "silence", "usual")) else "left",
-            overflow="fold",  # never cut a handle or URL short
-        )
-    for v in views:
-        record = v.record
-        poll = (
-            "not polled"
-            if record.last_poll_at is None
-            else f"ok; {record.profile_note}"
-            if record.last_poll_ok and record.profile_note
-            else "ok"
-            if record.last_poll_ok
-            else f"{record.last_error_reason}: {record.last_error_detail or ''}".strip()
-        )
-        state = v.state.value
-        table.add_row(
-            *map(_cell, (v.organisation, v.platform, v.handle)),
-            Text(state, style=_STYLES.get(state, "")),
-            *map(_cell, (days(v.cadence.silence), str(v.cadence.recent_posts.get("30d", 0)))),
-            *map(_cell, (days(v.cadence.usual_gap), poll)),
-        )
-    console = _console()
-    console.print(table)
-    _print_moves(console, [(v.organisation, v.platform, v.handle, v.moved_to) for v in views])
+def _period(text: str | None) -> timedelta | None:
+    if text is None:
+        return None
+    try:
+        period = parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"--period {text}: {exc}") from None
+    if period <= timedelta(0):
+        raise UsageError(f"--period {text}: must be longer than 0s")
+    return period
 
 
-def _print_moves(console: Console, moves: Sequence[tuple[str, str, str, str | None]]) -> None:
-    """Channels whose address moved for good (a feed's 301 or 308), and where to."""
-    for organisation, platform, handle, moved_to in moves:
-        if moved_to:
-            console.print(
-                f"{organisation} {platform} {handle} moved to {moved_to}: update the configuration",
-                style="yellow",
-                markup=False,
+async def _report(settings: Settings, period: timedelta | None) -> Report:
+    async with open_runtime(settings) as runtime:
+        report: Report = await runtime.db(
+            partial(
+                gather,
+                runtime.store,
+                settings.channels,
+                runtime.ids,
+                runtime.clock(),
+                period=period,
+                simulated=settings.monitor.simulated,
             )
-
-
-def _cell(text: str) -> Text:
-    """Outside text as a table shows it: no rich markup, no terminal escapes, one line."""
-    return Text(plain(text))
+        )
+        return report
 
 
 def _validate(settings: Settings) -> int:
-    out = _console()
-    table = Table(title=_cell(f"{settings.source}: valid"), title_justify="left")
-    for column in (
-        "organisation",
-        "platform",
-        "channel",
-        "every",
-        "inactive after",
-        "dormant after",
-        "target",
-    ):
-        table.add_column(column, overflow="fold")
-    for c in settings.channels:
-        p = c.policy
-        target = (
-            f"{p.target_posts} per {format_duration(p.target_period)}" if p.target_posts else "none"
-        )
-        cells = (
-            c.organisation,
-            c.platform,
-            c.label + (" (parked)" if c.parked else ""),
-            format_duration(c.poll_interval),
-            format_duration(p.inactive_after),
-            format_duration(p.dormant_after),
-            target,
-        )
-        table.add_row(*map(_cell, cells))
-    out.print(table)
-    moved = _stored_moves(settings)
-    _print_moves(out, [(*c.key, moved_label(moved.get(c.key))) for c in settings.channels])
-    platforms = sorted({c.platform for c in settings.channels})
-    out.print(
-        f"{len(settings.organisations)} organisations, {len(settings.channels)} channels"
-        + (f" on {', '.join(platforms)}" if platforms else "")
-        + f"; database {settings.monitor.database.split('://')[0]}, listening on "
-        f"{settings.monitor.listen}{_protection(settings)}",
-        markup=False,
-    )
+    print_validation(settings, _stored_moves(settings), _protection(settings))
     return EXIT_OK
 
 
