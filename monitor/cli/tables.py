@@ -36,7 +36,7 @@ STYLES = {
     "parked": "dim",
     "unknown": "dim",
 }
-PIPE_WIDTH = 200  # a table sent to a pipe or file is this wide: nothing folds
+PIPE_WIDTH = 1000  # a table sent to a pipe or file: one line per channel, nothing folds
 
 
 def console(*, stderr: bool = False) -> Console:
@@ -59,24 +59,40 @@ def print_views(
         sys.stdout.write("\n")
         return
     title = "Channel activity" + (" (simulated data)" if simulated else "")
-    table = Table(title=title, title_justify="left", pad_edge=False)
-    table.add_column("organisation", overflow="ellipsis", max_width=32)
-    table.add_column("channel", overflow="ellipsis", max_width=32)
+    out = console()
+    fit = out.is_terminal  # share a terminal's width out; in a pipe, one line per channel
+    table = Table(pad_edge=False)
+    if fit:  # the organisation with its channel's name under it, when that says more
+        table.add_column("organisation / channel", overflow="ellipsis", max_width=36)
+    else:
+        table.add_column("organisation")
+        table.add_column("channel")
     table.add_column("platform", no_wrap=True)
     if verbose:
         table.add_column("handle", overflow="fold")
     table.add_column("state", no_wrap=True)
-    table.add_column("why", ratio=1, min_width=24)
+    table.add_column("why", ratio=1 if fit else None, min_width=20)
     table.add_column("silence", justify="right", no_wrap=True)
-    table.add_column("posts 30 d", justify="right", no_wrap=True)
+    table.add_column("posts 30 d", justify="right")
     if verbose:
-        table.add_column("usual gap", justify="right", no_wrap=True)
-    table.add_column("poll", ratio=1 if verbose else None, max_width=None if verbose else 40)
+        table.add_column("usual gap", justify="right")
+    table.add_column(
+        "poll",
+        ratio=1 if verbose and fit else None,
+        max_width=24 if fit and not verbose else None,
+        min_width=10,
+    )
     for v in views:
         state = v.state.value
+        name = plain(v.record.name or v.handle)
+        if fit:
+            who = [Text(plain(v.organisation))]
+            if name != who[0].plain:
+                who[0].append("\n" + name, style="dim")
+        else:
+            who = [cell(v.organisation), cell(name)]
         row = [
-            cell(v.organisation),
-            cell(v.record.name or v.handle),
+            *who,
             cell(platform_name(v.platform)),
             *([cell(v.handle)] if verbose else []),
             Text(state_name(v.state), style=STYLES.get(state, "")),
@@ -87,7 +103,7 @@ def print_views(
             Text(plain(health(v).text("en")), style="" if v.record.last_poll_ok else "yellow"),
         ]
         table.add_row(*row)
-    out = console()
+    out.print(Text(title, style="bold"))
     out.print(table)
     out.print(cell(_summary(views)))
     if verbose:
