@@ -143,3 +143,14 @@ def test_a_configuration_without_channels_is_valid_but_said_so(tmp_path: Path) -
     assert "no channels" in result.stderr
     config.write_text('[[organisation]]\nname = "A"\nrss = "https://a.example/rss"\n')
     assert "no channels" not in cli("validate", "--config", str(config)).stderr
+
+
+def test_report_period_must_be_a_duration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = stored_with_markup(tmp_path)
+    assert main(["report", "--config", str(config), "--period", "two weeks"]) == 2
+    assert "--period two weeks" in capsys.readouterr().err
+    assert main(["report", "--config", str(config), "--period", "0d"]) == 2
+    assert main(["report", "--config", str(config), "--period", "14d"]) == 0
+    assert "## Scorecard: the last 14 days against the 14 days before" in capsys.readouterr().out
