@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # channel-monitor container image. README.md, "Container", documents how to run it.
 #
-#   docker build -t channel-monitor:0.1.0 .
+#   docker build -t channel-monitor:0.1.0 --build-arg REVISION="$(git rev-parse HEAD)" .
 #   docker run --read-only -p 9184:9184 -v channel-monitor-data:/var/lib/channel-monitor \
 #     channel-monitor:0.1.0
 #
@@ -16,9 +16,12 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=igno
 WORKDIR /src
 RUN python -m venv /opt/build \
  && /opt/build/bin/pip install --upgrade pip wheel
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY monitor ./monitor
 COPY connectors ./connectors
+# The source revision goes into the package, where channel_monitor_build_info{revision} reads it.
+ARG REVISION=""
+RUN printf '%s\n' "${REVISION}" > monitor/REVISION
 # `pip --python` installs into the runtime environment with the build environment's pip, so the
 # runtime environment never contains pip or setuptools. psycopg[binary] brings its own libpq.
 RUN /opt/build/bin/pip wheel --wheel-dir /wheels '.[postgres]' \

@@ -76,13 +76,23 @@ class Runtime:
     async def snapshot(self) -> list[views.ChannelView]:
         return await asyncio.to_thread(self.snapshot_now)
 
-    async def poll_all(self) -> list[PollReport]:
-        """Poll every channel once, now (per-platform limits still apply).
+    async def poll_all(
+        self, done: Callable[[ChannelSettings, PollReport], None] | None = None
+    ) -> list[PollReport]:
+        """Poll every channel once, now (per-platform limits still apply); ``done`` is told of
+        each poll as it finishes (a progress bar).
 
         Parked channels are polled too: their name and metadata stay current, and a parked
         channel is only shown as parked once it has been read (the contract's precedence).
         """
-        return list(await asyncio.gather(*(self.poller.poll(c, i) for c, i in self.channels())))
+
+        async def poll(channel: ChannelSettings, channel_id: int) -> PollReport:
+            report = await self.poller.poll(channel, channel_id)
+            if done is not None:
+                done(channel, report)
+            return report
+
+        return list(await asyncio.gather(*(poll(c, i) for c, i in self.channels())))
 
 
 @contextlib.asynccontextmanager

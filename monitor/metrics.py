@@ -23,7 +23,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from connectors.errors import ERROR_KINDS, safe_url
-from monitor import __version__, cadence
+from monitor import cadence
+from monitor.build import REVISION, VERSION
 from monitor.discovery.compare import Finding
 from monitor.records import STORAGE_REASON
 from monitor.timetable import PollingStatus
@@ -109,9 +110,11 @@ class ChannelCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         views = self._snapshot()
         build = GaugeMetricFamily(
-            f"{PREFIX}_build_info", "channel-monitor's version.", labels=("version",)
+            f"{PREFIX}_build_info",
+            "channel-monitor's version and the source revision it was built from.",
+            labels=("version", "revision"),
         )
-        build.add_metric((__version__,), 1)
+        build.add_metric((VERSION, REVISION), 1)
         yield build
 
         def family(name: str, doc: str, extra: Sequence[str] = ()) -> GaugeMetricFamily:

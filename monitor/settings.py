@@ -119,6 +119,7 @@ class MonitorSettings:
 
     database: str = field(default="sqlite:///channel-monitor.db", repr=False)  # may hold a password
     listen: str = "127.0.0.1:9184"
+    simulated: bool = False  # the data is the demo's, not real platforms': every view says so
     poll_interval: timedelta = timedelta(hours=6)
     jitter: timedelta = timedelta(minutes=15)
     poll_timeout: timedelta = timedelta(minutes=2)

@@ -7,8 +7,10 @@ cannot slip through unnoticed.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,9 @@ RULES = PROMETHEUS_DIR / "channel-monitor-rules.yml"
 RULE_TESTS = PROMETHEUS_DIR / "channel-monitor-rules.test.yml"
 PROMETHEUS_CONFIG = PROMETHEUS_DIR / "prometheus.yml"
 ALERTMANAGER_CONFIG = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
+RUNBOOK = ROOT / "docs" / "runbook.md"
+RUNBOOK_URL = "https://github.com/channel-monitor/channel-monitor/blob/main/docs/runbook.md"
+PROMETHEUS_RULE = ROOT / "deploy" / "kubernetes" / "prometheusrule.yaml"
 
 # CONTRACT.md, "Alerts".
 CONTRACT_ALERTS = {
@@ -125,6 +130,37 @@ def test_alert_has_severity_summary_and_description(alert: str) -> None:
     assert annotations.get("description", "").strip(), "description missing"
     assert "{{" not in annotations["summary"], "summary should be static (it heads a group)"
     assert rule.get("for"), "every alert needs a `for:` duration"
+
+
+@pytest.mark.parametrize("alert", sorted(SHIPPED_ALERTS))
+def test_alert_links_its_runbook_section(alert: str) -> None:
+    """Every alert's runbook_url leads to a section of docs/runbook.md written for it."""
+    url = _alert_rules()[alert].get("annotations", {}).get("runbook_url")
+    assert url == f"{RUNBOOK_URL}#{alert.lower()}"
+    headings = re.findall(r"^## (\S+)$", RUNBOOK.read_text(encoding="utf-8"), re.MULTILINE)
+    assert alert in headings, f"docs/runbook.md has no '## {alert}' section"
+    section = RUNBOOK.read_text(encoding="utf-8").split(f"## {alert}\n", 1)[1].split("\n## ")[0]
+    for part in ("What it means", "What to check", "What to do"):
+        assert f"**{part}**" in section, f"{alert}: no '{part}' in its runbook section"
+
+
+def test_prometheus_rule_manifest_is_the_rule_file() -> None:
+    """The Kubernetes PrometheusRule carries exactly the shipped rules, as generated."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "prometheusrule.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert PROMETHEUS_RULE.read_text(encoding="utf-8") == result.stdout, (
+        "deploy/kubernetes/prometheusrule.yaml is stale: "
+        "python scripts/prometheusrule.py > deploy/kubernetes/prometheusrule.yaml"
+    )
+    manifest = _load(PROMETHEUS_RULE)
+    kind = (manifest["apiVersion"], manifest["kind"])
+    assert kind == ("monitoring.coreos.com/v1", "PrometheusRule")
+    assert manifest["spec"] == _load(RULES)
 
 
 def test_below_target_is_info() -> None:

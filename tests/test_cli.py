@@ -113,10 +113,15 @@ def test_status_prints_platform_text_as_text(
     out = capsys.readouterr().out
     assert code == 3, out  # could not be read: not a crash (1 means "some channel flagged")
     assert HOSTILE_ORG in out
+    assert "[red]x[/red] [/]" in out  # the platform's display name, as text
+    assert "\x1b" not in out  # no terminal escape from a platform reaches the terminal
+    # --verbose adds the handle and the platform's words for the failure, in full
+    assert main(["status", "--config", str(config), "--verbose"]) == 3
+    out = capsys.readouterr().out
     assert "[/bold]" in out
     assert "[link=https://evil.example]here" in out
     assert "https://feeds.example/[b]nieuws" in out
-    assert "\x1b" not in out  # no terminal escape from a platform reaches the terminal
+    assert "\x1b" not in out
 
 
 def test_validate_prints_names_and_problems_as_text(
@@ -138,3 +143,14 @@ def test_a_configuration_without_channels_is_valid_but_said_so(tmp_path: Path) -
     assert "no channels" in result.stderr
     config.write_text('[[organisation]]\nname = "A"\nrss = "https://a.example/rss"\n')
     assert "no channels" not in cli("validate", "--config", str(config)).stderr
+
+
+def test_report_period_must_be_a_duration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = stored_with_markup(tmp_path)
+    assert main(["report", "--config", str(config), "--period", "two weeks"]) == 2
+    assert "--period two weeks" in capsys.readouterr().err
+    assert main(["report", "--config", str(config), "--period", "0d"]) == 2
+    assert main(["report", "--config", str(config), "--period", "14d"]) == 0
+    assert "## Scorecard: the last 14 days against the 14 days before" in capsys.readouterr().out

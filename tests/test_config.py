@@ -468,6 +468,15 @@ def test_the_pages_time_zone_and_language(tmp_path: Path) -> None:
     assert "monitor.timezone" in by_key(problems(tmp_path, '[monitor]\ntimezone = "../etc"\n'))
 
 
+def test_simulated_data_is_flagged_for_every_view(tmp_path: Path) -> None:
+    """``[monitor] simulated = true`` (the demo's) labels pages, reports and tables."""
+    assert load(tmp_path, "[monitor]\nsimulated = true\n").monitor.simulated is True
+    assert load(tmp_path, "[monitor]\n").monitor.simulated is False
+    assert by_key(problems(tmp_path, '[monitor]\nsimulated = "yes"\n')) == {
+        "monitor.simulated": "must be true or false"
+    }
+
+
 def test_environment_overrides_the_file(tmp_path: Path) -> None:
     env = {
         "CHANNEL_MONITOR_DATABASE": "sqlite:///other.db",

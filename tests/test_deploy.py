@@ -522,6 +522,7 @@ KNOWN_KINDS = {
     ("apps/v1", "Deployment"),
     ("apps/v1", "StatefulSet"),
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
 }
 
 
@@ -545,7 +546,8 @@ def test_kustomization_lists_every_manifest() -> None:
     assert kustomization["kind"] == "Kustomization"
     files = {p.name for p in KUBERNETES.glob("*.yaml")} - {"kustomization.yaml"}
     assert set(kustomization["resources"]) == files
-    assert {"Deployment", "Service", "ConfigMap", "Secret", "ServiceMonitor"} <= set(manifests())
+    kinds = {"Deployment", "Service", "ConfigMap", "Secret", "ServiceMonitor", "PrometheusRule"}
+    assert kinds <= set(manifests())
 
 
 def pod_spec() -> dict[str, Any]:

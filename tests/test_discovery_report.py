@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from monitor.discovery.compare import Finding, compare
 from monitor.discovery.model import LinkedChannel, WebsiteCheck
-from monitor.report import render, website_counts, website_rows
+from monitor.report import build, render, website_counts, website_rows
 from monitor.settings import ChannelSettings, Policy
 
 NOW = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
@@ -44,12 +44,13 @@ def test_found_on_the_website_vs_monitored() -> None:
         (3, 1, 2, 1),  # a dead link is not a channel found
         (None, 0, 0, 0),
     ]
-    assert website_rows(findings) == [
+    assert website_rows(counts) == [
         ["Gemeente A", "3", "1", "2", "1", "2026-12-03"],
         ["Gemeente B", "–", "0", "0", "0", "never"],
     ]
-    markdown = render([], "md", NOW, findings)
+    markdown = render(build([], NOW, websites=findings), "md")
     assert "| organisation | found on the website | monitored of those |" in markdown
     assert "| Gemeente A | 3 | 1 | 2 | 1 | 2026-12-03 |" in markdown
-    assert "found on the website" not in render([], "md", NOW)  # no website read: no table
-    assert "<td>Gemeente B</td><td>–</td>" in render([], "html", NOW, findings)
+    assert "found on the website" not in render(build([], NOW), "md")  # no website read: no table
+    html = render(build([], NOW, websites=findings), "html")
+    assert '<td>Gemeente B</td><td class="n">–</td>' in html

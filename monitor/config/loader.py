@@ -25,6 +25,7 @@ from monitor.config.organisations import _KNOWN, _Channel, _organisations
 from monitor.config.tables import _POLICY_KEYS, ConfigError, Problem, _Layer, _LoadState, _Table
 from monitor.config.values import (
     _BROKEN,
+    _boolean,
     _choice,
     _database,
     _duration,
@@ -67,6 +68,7 @@ _ENV_OVERRIDES = ("database", "listen", "poll_interval", "jitter", "log_level", 
 _MONITOR_KEYS: dict[str, Callable[[object], object]] = {
     "database": _database,
     "listen": _listen,
+    "simulated": _boolean,  # the demo's data: every view says so
     "poll_interval": _duration,
     "jitter": lambda value: _duration(value, zero_ok=True),
     "poll_timeout": _duration,

@@ -69,6 +69,7 @@ class FeedSpec:
     retry_after: int = 120  # seconds, sent with a 429
     redirect: str | None = None  # Location sent with a 3xx ``status``: a URL or a path here
     flaky: tuple[int, ...] = ()  # statuses answered in turn, request by request (200: as usual)
+    delay: float = 0.0  # seconds before answering: a slow web server (the CLI's progress bar)
 
     def __post_init__(self) -> None:
         if (self.status in REDIRECTS) != bool(self.redirect):
@@ -155,6 +156,8 @@ class FeedServer:
             key = request.query.get("channel_id", "")
         conditional = "If-None-Match" in request.headers or "If-Modified-Since" in request.headers
         spec = self._specs.get(key)
+        if spec is not None and spec.delay:
+            await asyncio.sleep(spec.delay)
         status = 404 if spec is None else spec.status
         if spec is not None and spec.flaky:
             turn = spec.flaky[self._served[key] % len(spec.flaky)]

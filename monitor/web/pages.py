@@ -68,8 +68,10 @@ class PageOptions:
     refresh: timedelta = timedelta(minutes=1)
 
     @classmethod
-    def from_settings(cls, monitor: MonitorSettings, *, simulated: bool = False) -> PageOptions:
-        return cls(ZoneInfo(monitor.timezone), monitor.language, simulated)
+    def from_settings(cls, monitor: MonitorSettings) -> PageOptions:
+        """The page options of ``[monitor]``: time zone, language, and whether the data is
+        simulated (``simulated = true``, the demo's), which every page then says."""
+        return cls(ZoneInfo(monitor.timezone), monitor.language, monitor.simulated)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from monitor.cadence import STATES
 from monitor.explain import Health, health, platform_name, posts, reason
-from monitor.report import summarise
+from monitor.report import survey
 from monitor.settings import PLATFORMS
 from monitor.views import CHART_WEEKS, ChannelView
 from monitor.web.charts import Chart, bar_chart
@@ -186,7 +186,7 @@ def summary(page: Page, views: Sequence[ChannelView]) -> dict[str, Any]:
         "states": [(s.value, page.state(s)) for s in STATES],
         "rows": [
             (platform_name(s.platform), s.organisations, [s.states[state] for state in STATES])
-            for s in summarise(views)
+            for s in survey(views)
         ],
     }
 

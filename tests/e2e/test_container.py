@@ -46,6 +46,7 @@ SECRET_PATH = "/run/secrets/facebook-access-token"
 TOKEN = "EAAtest-container-secret-0123456789"
 STOP_BUDGET = 10.0  # Docker's default stop timeout: SIGTERM, then SIGKILL after 10 s
 YOUTUBE_ID = "UCcontainer0000000000000"
+REVISION = "0123456789abcdef0123456789abcdef01234567"  # --build-arg REVISION
 NOW = datetime.now(UTC)
 
 
@@ -136,7 +137,7 @@ class Image:
 def image(engine: Engine) -> Iterator[Image]:
     ref = f"localhost/channel-monitor:pytest-{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
-    engine("build", "--tag", ref, str(ROOT), timeout=900)
+    engine("build", "--tag", ref, "--build-arg", f"REVISION={REVISION}", str(ROOT), timeout=900)
     build_seconds = time.monotonic() - started
     info = json.loads(engine("image", "inspect", ref).stdout)[0]
     base = engine(
@@ -328,7 +329,8 @@ async def test_runs_read_only_as_non_root_and_stops_on_sigterm(
             for family in text_string_to_metric_families(metrics_text):
                 for sample in family.samples:
                     samples.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
-            assert value(samples, "channel_monitor_build_info", version=__version__) == 1
+            build = {"version": __version__, "revision": REVISION}  # the build argument
+            assert value(samples, "channel_monitor_build_info", **build) == 1
             for org, (platform, channel_state) in EXPECTED.items():
                 labels = {"organisation": org, "platform": platform}
                 assert value(samples, "channel_monitor_state", state=channel_state, **labels) == 1
