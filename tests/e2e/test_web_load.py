@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 
 CHANNELS = 200
 POSTS = 400  # four a day for 100 days: a busy account, and what the judgement reads
-SECONDS = 10.0
+SECONDS = 15.0
 
 
 async def test_web_load_starves_neither_readiness_nor_polling(tmp_path: Path) -> None:
@@ -47,5 +47,6 @@ async def test_web_load_starves_neither_readiness_nor_polling(tmp_path: Path) ->
     # every readiness check answered 200 (no answer within the Kubernetes example's 6 s fails)
     assert load.ready.count(200) == len(load.ready), load.ready
     # one poll a second is due: at least a third of them ran under load (a poll's rhythm is
-    # its interval plus its own time, so 10 s hold some 8-9 polls on an idle machine)
+    # its interval plus its own time: 15 s hold some 13 polls on an idle machine; 2-4 when
+    # parsing queued behind snapshots)
     assert load.polls >= SECONDS / 3, load
