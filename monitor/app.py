@@ -21,7 +21,6 @@ from sqlalchemy.engine import make_url
 from connectors.base import Connector
 from connectors.registry import CONNECTORS
 from monitor import views
-from monitor.config import ConfigError
 from monitor.discovery.job import DiscoveryJob
 from monitor.http_client import build_client
 from monitor.jobs import Poller, PollReport, utcnow
@@ -31,22 +30,27 @@ from monitor.notify_job import event_feed, start_notifier
 from monitor.pacing import Pacing, shared_credentials
 from monitor.records import ChannelKey, DbCall
 from monitor.redact import Redactor
+from monitor.reload import Listener, Reload, Reloader, StartupError
 from monitor.scheduler import PollScheduler
 from monitor.settings import PLATFORMS, ChannelSettings, Settings
+from monitor.singleflight import SingleFlight
 from monitor.storage import StorageError, Store, describe_error
 from monitor.web import build_app
 from monitor.web.history import read_history
 from monitor.web.pages import PageOptions
+
+__all__ = ["Runtime", "StartupError", "open_runtime", "run_daemon", "serve"]
 
 log = logging.getLogger("channel_monitor")
 
 SHUTDOWN_GRACE = 5.0  # seconds polls in flight get to finish on SIGTERM (Docker waits 10)
 POLL_RETENTION = timedelta(days=400)
 LEADER_CHECK = timedelta(seconds=5)  # how often a standby tries the lock (and a leader checks it)
-
-
-class StartupError(Exception):
-    """The daemon cannot start; the message says why in one line."""
+READY_TIMEOUT = 5.0  # seconds /readyz waits for the database to answer
+# Pages, the API and scrapes share a snapshot for a second after it was taken: judging every
+# channel from the database is the costly part of a request (0.5 s of CPU for 200 busy
+# channels), and a second changes nothing people could see
+SNAPSHOT_REUSE = 1.0
 
 
 @dataclass
@@ -156,11 +160,6 @@ async def open_runtime(
         executor.shutdown(wait=True)
 
 
-def parse_listen(listen: str) -> tuple[str, int]:
-    host, _, port = listen.rpartition(":")
-    return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104  (an explicit ":9184")
-
-
 async def serve(
     settings: Settings,
     *,
@@ -169,13 +168,34 @@ async def serve(
 ) -> None:
     """The daemon until SIGTERM/SIGINT; on SIGHUP, ``reload()`` reads the configuration again.
 
-    A valid new configuration restarts the daemon in-process on it (polls in flight finish,
-    the schedule is rebuilt from the stored poll times, HTTP is back within a second); an
-    invalid one is logged, problem by problem, and the daemon carries on unchanged.
+    A new configuration the daemon can run on restarts it in-process (polls in flight finish,
+    the schedule is rebuilt from the stored poll times, HTTP keeps its sockets); an invalid or
+    unusable one is logged and the daemon carries on unchanged (``monitor.reload``).
     """
-    current: Settings | None = settings
-    while current is not None:
-        current = await run_daemon(current, reload=reload, clock=clock)
+    listener = await asyncio.to_thread(Listener.open, settings.monitor.listen)
+    current, last_good = settings, None
+    try:
+        while True:
+            try:
+                change = await run_daemon(current, reload=reload, clock=clock, listener=listener)
+            except StartupError as exc:
+                if last_good is None:
+                    raise
+                # checked before the switch, yet failed on the way (a race): back to the old one
+                log.error("configuration not reloaded: %s; back on the last good one", exc)  # noqa: TRY400
+                current, last_good = last_good, None
+                if listener.address != current.monitor.listen:
+                    listener.close()
+                    listener = await asyncio.to_thread(Listener.open, current.monitor.listen)
+                continue
+            if change is None:
+                return
+            current, last_good = change.settings, current
+            if change.listener is not listener:
+                listener.close()
+                listener = change.listener
+    finally:
+        listener.close()
 
 
 async def run_daemon(
@@ -184,35 +204,40 @@ async def run_daemon(
     stop: asyncio.Event | None = None,
     reload: Callable[[], Settings] | None = None,
     clock: Callable[[], datetime] = utcnow,
-) -> Settings | None:
+    listener: Listener | None = None,
+) -> Reload | None:
     """Schedule polls and serve HTTP until SIGTERM/SIGINT (or ``stop`` is set).
 
-    Returns the new settings when SIGHUP brought a valid new configuration, else None.
+    Serves on ``listener`` (left open), else on sockets of its own. Returns the configuration
+    to restart on when SIGHUP brought a usable new one, else None.
     """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    reloaded: list[Settings] = []
+    reloader = Reloader(reload, settings, stop) if reload is not None else None
+    terminating = asyncio.Event()  # SIGTERM/SIGINT: stop, even if a reload came too
 
-    def on_hangup() -> None:
-        if reload is None:
-            return
-        try:
-            reloaded[:] = [reload()]
-        except ConfigError as exc:
-            for problem in exc.problems:
-                log.error("configuration not reloaded: %s", problem)  # noqa: TRY400  (no traceback)
-            return
-        log.info("configuration reloaded; restarting the schedule")
+    def terminate() -> None:
+        terminating.set()
         stop.set()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGHUP, on_hangup)
+            loop.add_signal_handler(sig, terminate)
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # without reload: ignored
+        loop.add_signal_handler(signal.SIGHUP, reloader.hang_up if reloader else lambda: None)
+
+    # Threads of their own, apart from feed parsing on the default pool and from the database
+    # writer: snapshots and /metrics (one snapshot at a time, shared), and the readiness ping.
+    pages = ThreadPoolExecutor(max_workers=2, thread_name_prefix="web")
+    pinger = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ready")
+
+    def on_pages(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+        return loop.run_in_executor(pages, fn, *args)
 
     async with open_runtime(settings, clock=clock) as runtime:
-        runtime.registry.register(ChannelCollector(runtime.snapshot_now))
+        snapshots = SingleFlight(runtime.snapshot_now, pages, reuse=SNAPSHOT_REUSE)
+        ping = SingleFlight(runtime.store.ping, pinger)
+        runtime.registry.register(ChannelCollector(snapshots.latest))
         for collector in (ProcessCollector, PlatformCollector, GCCollector):
             collector(registry=runtime.registry)
         scheduler = PollScheduler(
@@ -228,37 +253,40 @@ async def run_daemon(
         async def ready() -> bool:
             if runtime.poller.store_failing_since is not None:
                 return False  # polls are read but cannot be recorded
-            try:
-                await asyncio.wait_for(asyncio.to_thread(runtime.store.ping), timeout=5)
+            try:  # its own thread, one ping at a time: never behind pages or parsing
+                await asyncio.wait_for(ping(), timeout=READY_TIMEOUT)
             except (StorageError, TimeoutError):
                 return False
             return True
 
         app = build_app(
             registry=runtime.registry,
-            snapshot=runtime.snapshot,
+            snapshot=snapshots,
             live=scheduler.health,
             ready=ready,
             clock=clock,
-            events=event_feed(runtime.store, runtime.db),
+            events=event_feed(runtime.store, on_pages),  # a read: not behind the writer
             protect=settings.monitor.web,
-            history=lambda channel_id: asyncio.to_thread(read_history, runtime.store, channel_id),
+            history=lambda channel_id: on_pages(read_history, runtime.store, channel_id),
             next_polls=scheduler.next_polls,
             pages=PageOptions.from_settings(settings.monitor),
+            offload=on_pages,
         )
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
-        host, port = parse_listen(settings.monitor.listen)
         protect = settings.monitor.web
         tls = protect.tls if protect is not None else None
-        site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=tls)
+        sockets, own = listener, listener is None  # alone (the demo): sockets of its own
         try:
-            await site.start()
-        except OSError as exc:
+            if sockets is None:
+                sockets = await asyncio.to_thread(Listener.open, settings.monitor.listen)
+        except StartupError:
             await runner.cleanup()
-            raise StartupError(
-                f"cannot listen on {settings.monitor.listen}: {exc.strerror}"
-            ) from None
+            raise
+        for site in sockets.sites(runner, tls):
+            await site.start()
+        if reloader is not None:
+            reloader.serving(sockets)
         scheduler.start(poll=False)
         leads = asyncio.Event()  # set while this daemon holds the leader lock
         leading = asyncio.create_task(_lead(runtime, scheduler, lock, stop, leads))
@@ -293,6 +321,8 @@ async def run_daemon(
             await stop.wait()
         finally:
             log.info("stopping")
+            if reloader is not None:
+                await reloader.close()
             if notifier is not None:
                 notifier.stop()  # first: it sends no further message while polls drain
             background = [leading, *([discovering] if discovering else [])]
@@ -305,8 +335,15 @@ async def run_daemon(
             )
             await asyncio.to_thread(lock.release)
             await runner.cleanup()
-    if reloaded:
-        return reloaded[0]
+            if own:
+                sockets.close()
+            for executor in (pages, pinger):
+                executor.shutdown(wait=False, cancel_futures=True)
+    change = reloader.result if reloader is not None else None
+    if change is not None and not terminating.is_set():
+        return change
+    if change is not None and change.listener is not sockets:
+        change.listener.close()
     log.info("stopped")
     return None
 

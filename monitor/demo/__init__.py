@@ -27,7 +27,7 @@ from typing import Protocol
 import httpx
 
 from connectors.registry import supported_platforms
-from monitor.app import StartupError, parse_listen, run_daemon
+from monitor.app import StartupError, run_daemon
 from monitor.config import load_settings
 from monitor.demo.receiver import Receiver
 from monitor.demo.sample import ORGANISATIONS, Channel, channels
@@ -36,6 +36,7 @@ from monitor.fakes._common import FakePost
 from monitor.fakes.feeds import FeedServer, FeedSpec
 from monitor.logs import configure as configure_logging
 from monitor.redact import Redactor
+from monitor.reload import parse_listen
 
 CONFIG_NAME = "demo.toml"
 DATABASE_NAME = "demo.db"

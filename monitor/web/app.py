@@ -23,6 +23,7 @@ from monitor.web.i18n import negotiate
 from monitor.web.pages import CSP, Page, PageOptions
 from monitor.web.status import status_page
 
+Offload = Callable[..., Awaitable[Any]]  # runs a blocking function(*args) off the event loop
 Snapshot = Callable[[], Awaitable[Sequence[ChannelView]]]
 Check = Callable[[], Awaitable[bool]]
 EventLog = Callable[[int], Awaitable[Sequence[Mapping[str, Any]]]]  # newest events as JSON
@@ -44,8 +45,12 @@ def build_app(
     history: History | None = None,
     next_polls: NextPolls | None = None,
     pages: PageOptions | None = None,
+    offload: Offload = asyncio.to_thread,
 ) -> web.Application:
     """The aiohttp application; every dependency is passed in.
+
+    ``offload`` runs the exposition of ``/metrics``; its channel series come from the snapshot
+    that the handler asks for first, so that a scrape shares it with pages and other scrapes.
 
     ``protect`` (the web configuration file) adds basic authentication and response headers;
     TLS is the listening socket's business (``monitor.app``). ``pages`` sets the pages' time
@@ -67,7 +72,8 @@ def build_app(
 
     async def metrics(request: web.Request) -> web.Response:
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-        body = await asyncio.to_thread(encoder, registry)
+        await snapshot()
+        body = await offload(encoder, registry)
         return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def healthz(_: web.Request) -> web.Response:
