@@ -73,6 +73,19 @@ class Runtime:
     async def snapshot(self) -> list[views.ChannelView]:
         return await asyncio.to_thread(self.snapshot_now)
 
+    async def housekeeping(self) -> tuple[int, int]:
+        """The daily pruning: poll rows older than POLL_RETENTION, and each channel's posts that
+        judging no longer reads and that are past the kept history (``Store.prune_posts``), one
+        channel per transaction. Returns how many polls and posts were deleted."""
+        now = self.clock()
+        polls = await self.db(self.store.prune_polls, now - POLL_RETENTION)
+        posts = 0
+        for channel, channel_id in self.channels():
+            retention = views.retention(channel.policy)
+            posts += await self.db(self.store.prune_posts, channel_id, retention, now)
+        log.info("housekeeping: pruned %d polls and %d posts", polls, posts)
+        return polls, posts
+
     async def poll_all(self) -> list[PollReport]:
         """Poll every channel once, now (per-platform limits still apply).
 
@@ -202,12 +215,13 @@ async def run_daemon(
         runtime.registry.register(ChannelCollector(runtime.snapshot_now))
         for collector in (ProcessCollector, PlatformCollector, GCCollector):
             collector(registry=runtime.registry)
+        leads = asyncio.Event()  # set while this daemon holds the leader lock
         scheduler = PollScheduler(
             runtime.poller,
             runtime.channels(),
             jitter=settings.monitor.jitter,
             clock=clock,
-            daily=lambda: runtime.db(runtime.store.prune_polls, clock() - POLL_RETENTION),
+            daily=lambda: _housekeeping(runtime, leads),
         )
         runtime.registry.register(PollingCollector(scheduler.status))
         lock = leadership_for(settings.monitor.database, runtime.store.engine)
@@ -244,7 +258,6 @@ async def run_daemon(
                 f"cannot listen on {settings.monitor.listen}: {exc.strerror}"
             ) from None
         scheduler.start(poll=False)
-        leads = asyncio.Event()  # set while this daemon holds the leader lock
         leading = asyncio.create_task(_lead(runtime, scheduler, lock, stop, leads))
         notifier = start_notifier(  # None unless [notify] has a webhook
             settings,
@@ -319,6 +332,11 @@ async def _lead(
             leads.set() if holds else leads.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), LEADER_CHECK.total_seconds())
+
+
+async def _housekeeping(runtime: Runtime, leads: asyncio.Event) -> None:
+    if leads.is_set():  # the leader prunes, by its configuration; a standby leaves the store be
+        await runtime.housekeeping()
 
 
 def _safe_db(url: str) -> str:
