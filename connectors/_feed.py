@@ -237,13 +237,11 @@ def parse_feed(body: bytes, *, content_type: str | None, url: str) -> Feed:
         headers["content-type"] = content_type
     try:
         cut = newest_entries(body, headers, MAX_FEED_ITEMS)
+        # Bytes in a BytesIO, never a str: feedparser would treat a str as a URL or a path.
+        read = io.BytesIO(cut[0] if cut else body)
+        parsed: Any = feedparser.parse(read, response_headers=cut[1] if cut else headers)
     except NotWellFormed as refused:  # here, before feedparser's slow loose parser
         raise _refusal(refused, body, content_type, where) from None
-    if cut is not None:
-        body, headers = cut
-    try:
-        # Bytes in a BytesIO, never a str: feedparser would treat a str as a URL or a path.
-        parsed: Any = feedparser.parse(io.BytesIO(body), response_headers=headers)
     except Exception as exc:  # a parser bug on hostile input must not escape as one
         raise Malformed(f"feed from {where} could not be parsed ({type(exc).__name__})") from None
     if not parsed.get("version"):
