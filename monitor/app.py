@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,7 +33,7 @@ from monitor.records import ChannelKey, DbCall
 from monitor.redact import Redactor
 from monitor.scheduler import PollScheduler
 from monitor.settings import PLATFORMS, ChannelSettings, Settings
-from monitor.storage import StorageError, Store, describe_error
+from monitor.storage import POST_HISTORY, StorageError, Store, describe_error
 from monitor.web import build_app
 
 log = logging.getLogger("channel_monitor")
@@ -79,10 +80,13 @@ class Runtime:
         channel per transaction. Returns how many polls and posts were deleted."""
         now = self.clock()
         polls = await self.db(self.store.prune_polls, now - POLL_RETENTION)
+        # a digest counts the posts of the last complete period: up to two periods back
+        history = max(POST_HISTORY, 2 * self.settings.notify.digest_every)
         posts = 0
         for channel, channel_id in self.channels():
             retention = views.retention(channel.policy)
-            posts += await self.db(self.store.prune_posts, channel_id, retention, now)
+            prune = functools.partial(self.store.prune_posts, history=history)
+            posts += await self.db(prune, channel_id, retention, now)
         log.info("housekeeping: pruned %d polls and %d posts", polls, posts)
         return polls, posts
 

@@ -15,6 +15,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 
 import sqlalchemy as sa
 
@@ -97,13 +98,8 @@ def newest_posts(posts: tuple[Post, ...], limit: int = MAX_POSTS_PER_POLL) -> tu
     """At most ``limit`` posts: the newest dated ones first, then undated ones in their order."""
     if len(posts) <= limit:
         return posts
-    dated = sorted((p for p in posts if p.published_at), key=_published, reverse=True)
-    return (*dated, *(p for p in posts if p.published_at is None))[:limit]
-
-
-def _published(post: Post) -> datetime:
-    assert post.published_at is not None
-    return post.published_at
+    dated = sorted((p for p in posts if p.published_at), key=attrgetter("published_at"))
+    return (*reversed(dated), *(p for p in posts if p.published_at is None))[:limit]
 
 
 def _describe(exc: Exception) -> str:

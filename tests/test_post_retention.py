@@ -320,10 +320,24 @@ async def test_a_poll_stores_only_its_newest_10000_posts(
 # -- the daily housekeeping prunes ----------------------------------------------------------------
 
 
-async def test_housekeeping_prunes_old_posts_and_polls(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("notify", "kept"),
+    [
+        ("", 1000),
+        (
+            '[notify]\ndigest_every = "400d"\n[[notify.webhook]]\nurl = "https://hooks.example/t"\n',
+            1600,
+        ),
+    ],
+)
+async def test_housekeeping_prunes_old_posts_and_polls(
+    tmp_path: Path, notify: str, kept: int
+) -> None:
+    # two posts a day for 1600 days: the newest 1000 reach 500 days back; a digest every 400
+    # days reads up to 800 days back
     config = tmp_path / "config.toml"
     config.write_text(
-        f'[monitor]\ndatabase = "sqlite:///{tmp_path}/db.sqlite"\n'
+        f'[monitor]\ndatabase = "sqlite:///{tmp_path}/db.sqlite"\n{notify}'
         '[[organisation]]\nname = "Gemeente A"\nrss = "https://a.example/rss"\n'
     )
     settings_ = load_settings(config, {}, supported=supported_platforms())
@@ -333,7 +347,7 @@ async def test_housekeeping_prunes_old_posts_and_polls(tmp_path: Path) -> None:
         transport=lambda: httpx.MockTransport(lambda r: httpx.Response(500)),
     ) as runtime:
         ((_, cid),) = runtime.channels()
-        posts = [Post(str(i), NOW - timedelta(days=i, hours=1)) for i in range(1500)]
+        posts = [Post(str(i), NOW - timedelta(hours=12 * i + 1)) for i in range(3200)]
         long_ago = NOW - timedelta(days=500)
         await runtime.db(
             runtime.store.record_poll, cid, PollOutcome(long_ago, long_ago, 1, result=FetchResult())
@@ -343,5 +357,5 @@ async def test_housekeeping_prunes_old_posts_and_polls(tmp_path: Path) -> None:
             cid,
             PollOutcome(NOW, NOW, 1, result=FetchResult(posts=tuple(posts))),
         )
-        assert await runtime.housekeeping() == (1, 500)
-        assert runtime.store.count_posts(cid) == 1000
+        assert await runtime.housekeeping() == (1, 3200 - kept)
+        assert runtime.store.count_posts(cid) == kept
