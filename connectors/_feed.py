@@ -23,6 +23,7 @@ from typing import Any
 import feedparser
 import httpx
 
+from connectors._feed_scan import FEED_ROOTS, NotWellFormed, newest_entries
 from connectors._http import Hop, MiB, open_get, read_body
 from connectors.base import MOVED_TO, Checkpoint
 from connectors.errors import (
@@ -34,6 +35,9 @@ from connectors.errors import (
 )
 
 MAX_FEED_BYTES = 10 * MiB  # as sent and as unpacked
+MAX_FEED_ITEMS = 500
+"""Entries one poll reads from a feed: its newest (see ``_feed_scan.newest_entries``). Enough for
+any real channel's posts between two polls; the rest of a longer feed is not read."""
 _PERMANENT = (301, 308)  # redirects that move a feed for good (RFC 9110 §15.4)
 _MOVED_FROM = "moved_from"  # Checkpoint.extra: the configured address a remembered move is for
 _MAX_REMEMBERED = 1000  # characters: both addresses fit the checkpoint's column
@@ -132,7 +136,8 @@ async def _read_feed(
         finally:
             await response.aclose()
     # The configured URL, not one redirected to, is the base for relative guids: ids stay stable.
-    # Off the event loop: feedparser takes about a second per MB, and feeds may be 10 MiB.
+    # Off the event loop: feedparser takes about a second per MB (and about 50 µs an entry, so a
+    # feed is cut to MAX_FEED_ITEMS entries first), and feeds may be 10 MiB.
     feed = await asyncio.to_thread(parse_feed, body, content_type=content_type, url=url)
     return feed, validators
 
@@ -183,6 +188,10 @@ def parse_feed(body: bytes, *, content_type: str | None, url: str) -> Feed:
     * A wrong or missing Content-Type (``NonXMLContentType``) and a wrong declared encoding
       (``CharacterEncodingOverride``) are harmless: the strict parser still read the document.
     * A well-formed feed without entries is not malformed: it is a success with no posts.
+
+    A feed of more than ``MAX_FEED_ITEMS`` entries is cut to its newest ones before feedparser
+    reads it (``_feed_scan``); that first pass also refuses what the strict parser would, so
+    feedparser's loose parser never reads a long document only for the error message.
     """
     where = safe_url(url)
     if not body.strip():
@@ -191,8 +200,12 @@ def parse_feed(body: bytes, *, content_type: str | None, url: str) -> Feed:
     if content_type:
         headers["content-type"] = content_type
     try:
+        cut = newest_entries(body, headers, MAX_FEED_ITEMS)
         # Bytes in a BytesIO, never a str: feedparser would treat a str as a URL or a path.
-        parsed: Any = feedparser.parse(io.BytesIO(body), response_headers=headers)
+        read = io.BytesIO(cut[0] if cut else body)
+        parsed: Any = feedparser.parse(read, response_headers=cut[1] if cut else headers)
+    except NotWellFormed as refused:  # here, before feedparser's slow loose parser
+        raise _refusal(refused, body, content_type, where) from None
     except Exception as exc:  # a parser bug on hostile input must not escape as one
         raise Malformed(f"feed from {where} could not be parsed ({type(exc).__name__})") from None
     if not parsed.get("version"):
@@ -214,6 +227,18 @@ def parse_feed(body: bytes, *, content_type: str | None, url: str) -> Feed:
         link=_web_link(_get(feed, "link")),
         entries=tuple(_entry(item) for item in entries) if isinstance(entries, list) else (),
     )
+
+
+def _refusal(
+    problem: NotWellFormed, body: bytes, content_type: str | None, where: str
+) -> Malformed:
+    """What feedparser would have said of a document its strict parser refuses (it would then
+    read it again with its loose parser, only for this message)."""
+    if problem.root in FEED_ROOTS:
+        return Malformed(f"feed at {where} is not well-formed XML: {problem}")
+    if _looks_like_html(body, content_type):
+        return Malformed(f"an HTML page at {where}, not a feed")
+    return Malformed(f"not an RSS or Atom feed at {where}")
 
 
 def _looks_like_html(body: bytes, content_type: str | None) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,7 +35,7 @@ from monitor.reload import Listener, Reload, Reloader, StartupError
 from monitor.scheduler import PollScheduler
 from monitor.settings import PLATFORMS, ChannelSettings, Settings
 from monitor.singleflight import SingleFlight
-from monitor.storage import StorageError, Store, describe_error
+from monitor.storage import POST_HISTORY, StorageError, Store, describe_error
 from monitor.web import build_app
 from monitor.web.history import read_history
 from monitor.web.pages import PageOptions
@@ -79,6 +80,22 @@ class Runtime:
 
     async def snapshot(self) -> list[views.ChannelView]:
         return await asyncio.to_thread(self.snapshot_now)
+
+    async def housekeeping(self) -> tuple[int, int]:
+        """The daily pruning: poll rows older than POLL_RETENTION, and each channel's posts that
+        judging no longer reads and that are past the kept history (``Store.prune_posts``), one
+        channel per transaction. Returns how many polls and posts were deleted."""
+        now = self.clock()
+        polls = await self.db(self.store.prune_polls, now - POLL_RETENTION)
+        # a digest counts the posts of the last complete period: up to two periods back
+        history = max(POST_HISTORY, 2 * self.settings.notify.digest_every)
+        posts = 0
+        for channel, channel_id in self.channels():
+            retention = views.retention(channel.policy)
+            prune = functools.partial(self.store.prune_posts, history=history)
+            posts += await self.db(prune, channel_id, retention, now)
+        log.info("housekeeping: pruned %d polls and %d posts", polls, posts)
+        return polls, posts
 
     async def poll_all(
         self, done: Callable[[ChannelSettings, PollReport], None] | None = None
@@ -240,12 +257,13 @@ async def run_daemon(
         runtime.registry.register(ChannelCollector(snapshots.latest))
         for collector in (ProcessCollector, PlatformCollector, GCCollector):
             collector(registry=runtime.registry)
+        leads = asyncio.Event()  # set while this daemon holds the leader lock
         scheduler = PollScheduler(
             runtime.poller,
             runtime.channels(),
             jitter=settings.monitor.jitter,
             clock=clock,
-            daily=lambda: runtime.db(runtime.store.prune_polls, clock() - POLL_RETENTION),
+            daily=lambda: _housekeeping(runtime, leads),
         )
         runtime.registry.register(PollingCollector(scheduler.status))
         lock = leadership_for(settings.monitor.database, runtime.store.engine)
@@ -288,7 +306,6 @@ async def run_daemon(
         if reloader is not None:
             reloader.serving(sockets)
         scheduler.start(poll=False)
-        leads = asyncio.Event()  # set while this daemon holds the leader lock
         leading = asyncio.create_task(_lead(runtime, scheduler, lock, stop, leads))
         notifier = start_notifier(  # None unless [notify] has a webhook
             settings,
@@ -379,6 +396,11 @@ async def _lead(
             leads.set() if holds else leads.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), LEADER_CHECK.total_seconds())
+
+
+async def _housekeeping(runtime: Runtime, leads: asyncio.Event) -> None:
+    if leads.is_set():  # the leader prunes, by its configuration; a standby leaves the store be
+        await runtime.housekeeping()
 
 
 def _safe_db(url: str) -> str:

@@ -16,6 +16,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 import httpx
@@ -42,6 +43,10 @@ FIRST_RETRY = timedelta(minutes=1)
 MAX_RETRY_AFTER = timedelta(days=1)
 FIRST_READ_MAX_REQUESTS = 50
 """A first read asks for more pages, past ``page_limit``, until it has made this many requests."""
+MAX_POSTS_PER_POLL = 10_000
+"""Posts one poll stores at most: more than any real poll reads (``page_limit`` is at most 100
+pages of at most 100 posts; a feed poll reads 500 entries). A platform listing more keeps only
+its newest dated posts, then undated ones as listed; the rest is not stored."""
 _WIDEST_WINDOW = max(cadence.WINDOWS.values())
 NOTE_EVERY = timedelta(days=1)  # a profile read only in part is logged at most this often
 # a flaky "not found" (see ChannelNotFound.flaky) is believed after this many failed polls in a
@@ -94,6 +99,14 @@ def settle_future_posts(posts: tuple[Post, ...], now: datetime) -> tuple[Post, .
         replace(p, published_at=now) if p.published_at is not None and p.published_at > limit else p
         for p in posts
     )
+
+
+def newest_posts(posts: tuple[Post, ...], limit: int = MAX_POSTS_PER_POLL) -> tuple[Post, ...]:
+    """At most ``limit`` posts: the newest dated ones first, then undated ones in their order."""
+    if len(posts) <= limit:
+        return posts
+    dated = sorted((p for p in posts if p.published_at), key=attrgetter("published_at"))
+    return (*reversed(dated), *(p for p in posts if p.published_at is None))[:limit]
 
 
 def _describe(exc: Exception) -> str:
@@ -262,7 +275,15 @@ class Poller:
             error = confirm_not_found(error, context, finished)
         detail = self._redact(str(error)) if error else None
         if result is not None:
-            result = replace(result, posts=settle_future_posts(result.posts, finished))
+            listed = settle_future_posts(result.posts, finished)
+            result = replace(result, posts=newest_posts(listed))
+            if len(listed) > MAX_POSTS_PER_POLL:
+                log.warning(
+                    "%d posts in one poll; only the newest %d are stored",
+                    len(listed),
+                    MAX_POSTS_PER_POLL,
+                    extra={"fields": {"platform": platform, "channel": channel.label}},
+                )
         outcome = PollOutcome(
             started_at=started,
             finished_at=finished,

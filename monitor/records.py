@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.base import Checkpoint, FetchResult
@@ -69,6 +69,20 @@ class PollContext:
     consecutive_failures: int
     last_success_at: datetime | None = None  # None: never read successfully
     failing_since: datetime | None = None  # when the current run of failed polls began
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """Which of a channel's posts judging it reads (see ``cadence.assess``), so pruning keeps
+    them: every post ``window`` before the moment it is judged; the counted posts less than
+    ``reach`` older than the newest one, with the ``intervals`` distinct ones before those; and
+    the ``newest`` dated posts of each kind, which every snapshot reads."""
+
+    window: timedelta
+    reach: timedelta
+    intervals: int
+    kinds: tuple[str, ...]  # the kinds that count
+    newest: int
 
 
 @dataclass(frozen=True, slots=True)

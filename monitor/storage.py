@@ -14,7 +14,7 @@ import json
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,23 @@ from sqlmodel import Session, col, select
 
 from connectors.base import MOVED_TO, Checkpoint, FetchResult
 from monitor.models import Channel, Organisation, Poll, Post, UTCDateTime
-from monitor.records import ChannelKey, ChannelRecord, PollContext, PollOutcome, PostTime
+from monitor.records import (
+    ChannelKey,
+    ChannelRecord,
+    PollContext,
+    PollOutcome,
+    PostTime,
+    Retention,
+)
 from monitor.redact import mask_userinfo
 from monitor.settings import ChannelSettings
 
 _MIGRATIONS = str(Path(__file__).with_name("migrations"))
+POST_HISTORY = timedelta(days=400)
+"""Posts of the last 400 days are kept whatever judging needs (a year's history, and room for
+a wall clock that runs ahead when the daily pruning runs)."""
+POST_HISTORY_POSTS = 1000
+"""And each channel's newest 1,000 posts, however old."""
 
 
 class StorageError(Exception):
@@ -282,9 +294,79 @@ class Store:
             return {int(i): at for i, at in rows if i is not None and at is not None}
 
     def prune_polls(self, before: datetime) -> int:
-        """Delete poll rows older than ``before`` (posts are never pruned)."""
+        """Delete poll rows older than ``before`` (posts are pruned by ``prune_posts``)."""
         with Session(self.engine) as session:
             deleted = session.execute(sa.delete(Poll).where(col(Poll.started_at) < before))
+            session.commit()
+            return int(getattr(deleted, "rowcount", 0) or 0)
+
+    def prune_posts(
+        self,
+        channel_id: int,
+        retention: Retention,
+        now: datetime,
+        *,
+        history: timedelta = POST_HISTORY,
+        keep_newest: int = POST_HISTORY_POSTS,
+    ) -> int:
+        """Delete a channel's posts that judging it will not read and that are past its kept
+        history; return how many. One transaction.
+
+        Kept: what ``retention`` says judging reads, as of the earliest moment the channel can
+        still be judged at (now, or its last successful poll: a channel that fails is judged as
+        of then); the newest ``keep_newest`` posts; and every post of the last ``history``. A
+        post's time is its publication, or when it was first seen if the platform gave none.
+        Later posts only move what judging reads forward, so nothing kept now is needed less.
+        """
+        with Session(self.engine) as session:
+            channel = session.get(Channel, channel_id)
+            if channel is None:
+                return 0
+            judged = min(now, channel.last_success_at or now)
+            cutoff = min(judged - retention.window, now - history)
+            mine = col(Post.channel_id) == channel_id
+            counted = sa.and_(mine, col(Post.kind).in_(retention.kinds))
+            newest = _aware(
+                session.exec(
+                    select(sa.func.max(Post.published_at)).where(
+                        counted, col(Post.published_at) <= judged
+                    )
+                ).one()
+            )
+            if newest is not None:  # the quiet rule's reach, and the intervals before it
+                cutoff = min(cutoff, newest - retention.reach)
+                before = session.exec(
+                    select(Post.published_at)
+                    .distinct()
+                    .where(counted, col(Post.published_at) < newest - retention.reach)
+                    .order_by(col(Post.published_at).desc())
+                    .limit(retention.intervals)
+                ).all()
+                if before:
+                    cutoff = min(cutoff, _aware(before[-1]) or cutoff)
+            time = sa.func.coalesce(col(Post.published_at), col(Post.first_seen_at))
+            recent = (select(Post.id).where(mine).order_by(time.desc(), col(Post.id).desc())).limit(
+                keep_newest
+            )
+            ranked = (
+                sa.select(
+                    col(Post.id),
+                    sa.func.row_number()
+                    .over(partition_by=col(Post.kind), order_by=col(Post.published_at).desc())
+                    .label("rank"),
+                )
+                .where(mine, col(Post.published_at).is_not(None))
+                .subquery()
+            )
+            newest_of_kind = sa.select(ranked.c.id).where(ranked.c.rank <= retention.newest)
+            deleted = session.execute(
+                sa.delete(Post).where(
+                    mine,
+                    time < cutoff,
+                    col(Post.id).not_in(recent),
+                    col(Post.id).not_in(newest_of_kind),
+                )
+            )
             session.commit()
             return int(getattr(deleted, "rowcount", 0) or 0)
 

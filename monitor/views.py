@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from monitor import cadence
 from monitor.cadence import ActivityState
-from monitor.records import ChannelKey, ChannelRecord, PostTime, StoreFault
+from monitor.records import ChannelKey, ChannelRecord, PostTime, Retention, StoreFault
 from monitor.redact import masked
 from monitor.settings import ChannelSettings, Policy, channel_label
 from monitor.storage import Store
@@ -114,6 +114,19 @@ def judge(
         posts_30d_by_kind={kind: by_kind.get(kind, 0) for kind in ("post", "reply", "repost")},
         weekly_posts=tuple(weekly),
         judged_at=now,
+    )
+
+
+def retention(policy: Policy) -> Retention:
+    """What judging a channel under ``policy`` reads of its posts, so pruning keeps it: the
+    windows, the chart and the target period; the quiet rule's reach and the intervals behind it
+    (``cadence.assess``); and what ``snapshot`` reads of every channel (``_NEWEST``)."""
+    return Retention(
+        window=max(_LOOKBACK, policy.target_period),
+        reach=min(policy.inactive_after, policy.dormant_after),
+        intervals=cadence.MAX_INTERVALS,
+        kinds=tuple(policy.count_kinds),
+        newest=_NEWEST,
     )
 
 
