@@ -16,6 +16,9 @@ from connectors.errors import (
     Transient,
     error_for_status,
     parse_retry_after,
+    raise_for_status,
+    safe_url,
+    transport_errors,
 )
 from tests.conftest import NOW
 
@@ -87,3 +90,31 @@ def test_retry_after_as_an_http_date_counts_from_now() -> None:
     assert parse_retry_after(later, now=NOW + timedelta(minutes=5)) == 0.0  # already past
     # a date without a zone (obsolete "-0000") is taken as UTC
     assert parse_retry_after("Thu, 26 Nov 2026 12:01:00 -0000", now=NOW) == 60.0
+
+
+def test_messages_name_the_address_without_its_query_and_the_detail_when_given() -> None:
+    assert str(error_for_status(answer(500))) == "HTTP 500 from https://api.example/v1/accounts/1"
+    limited = error_for_status(answer(503, **{"Retry-After": "1"}))
+    assert str(limited) == "HTTP 503 from https://api.example/v1/accounts/1"
+    with pytest.raises(AuthFailed) as raised:
+        raise_for_status(answer(401), "token expired")
+    assert str(raised.value).endswith("/v1/accounts/1: token expired")
+    assert "token expired" in repr(raised.value)  # tracebacks and reprs say it too
+    raise_for_status(answer(304))
+    assert safe_url("https://user:pw@api.example:8443/x?key=k#f") == "https://api.example:8443/x"
+
+
+def test_a_throttle_keeps_what_it_holds_back() -> None:
+    limited = RateLimited("slow down", retry_after=5.0, scope="object", scope_id="page-1")
+    assert (limited.kind, limited.retryable) == ("rate_limited", True)
+    assert (limited.retry_after, limited.scope, limited.scope_id) == (5.0, "object", "page-1")
+
+
+def test_transport_errors_name_the_address_or_the_platform() -> None:
+    request = httpx.Request("GET", URL)
+    with pytest.raises(Transient) as raised, transport_errors():
+        raise httpx.ConnectError("refused", request=request)
+    assert str(raised.value) == "ConnectError talking to https://api.example/v1/accounts/1"
+    with pytest.raises(Transient) as raised, transport_errors():
+        raise httpx.ConnectError("refused")  # no request attached
+    assert str(raised.value) == "ConnectError talking to the platform"
