@@ -51,7 +51,12 @@ def survivors(mutmut: str, env: dict[str, str]) -> list[str]:
     shown = subprocess.run(
         [mutmut, "results"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     ).stdout
-    return [line.strip() for line in shown.splitlines() if "__mutmut_" in line]
+    verdicts = (line.strip().rpartition(": ") for line in shown.splitlines())
+    return [
+        name
+        for name, _, verdict in verdicts
+        if "__mutmut_" in name and verdict not in DETECTED | NOT_RUN
+    ]
 
 
 def table(counts: dict[str, Counter[str]]) -> str:

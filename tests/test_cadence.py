@@ -570,3 +570,7 @@ def test_older_posts_than_assess_documents_it_needs_change_nothing(
         times[max(0, first_deadline - MAX_INTERVALS)],
     )
     assert judge([t for t in posts if t >= needed], policy) == judge(posts, policy)
+
+
+def test_a_channel_is_parked_only_when_told() -> None:
+    assert assess(daily(NOW, 10), Policy(), NOW, polled_ok=True).state == S.ACTIVE
