@@ -226,15 +226,15 @@ def test_failing_since_is_the_first_failure_after_the_last_success(store: Store)
         moment = NOW + timedelta(hours=hours)
         return replace(outcome, started_at=moment, finished_at=moment)
 
-    store.record_poll(ids[b.key], at(0, failed()))  # another channel's failure
     store.record_poll(ids[a.key], at(1, failed()))  # before the last success
     store.record_poll(ids[a.key], at(2, ok()))
     assert store.poll_context(ids[a.key]).failing_since is None
-    store.record_poll(ids[a.key], at(3, failed()))
+    store.record_poll(ids[b.key], at(3, failed()))  # another channel's failure
     store.record_poll(ids[a.key], at(4, failed()))
+    store.record_poll(ids[a.key], at(5, failed()))
     context = store.poll_context(ids[a.key])
-    assert context.failing_since == NOW + timedelta(hours=3)
-    assert (context.last_poll_at, context.last_poll_ok) == (NOW + timedelta(hours=4), False)
+    assert context.failing_since == NOW + timedelta(hours=4)
+    assert (context.last_poll_at, context.last_poll_ok) == (NOW + timedelta(hours=5), False)
     assert (context.consecutive_failures, context.last_success_at) == (2, NOW + timedelta(hours=2))
     with pytest.raises(StorageError, match="no channel with id 999"):
         store.poll_context(999)
