@@ -278,6 +278,23 @@ def test_a_quiet_deadline_past_inactive_means_never_quiet() -> None:
     assert judge(weekly, policy, NOW + DAY).state == S.INACTIVE
 
 
+def test_an_older_posts_deadline_is_capped_just_before_it_would_turn_inactive() -> None:
+    # Six posts 20 days apart give a usual gap of 20 days (60 days at factor 3, far past
+    # inactive); then an hourly burst of 60 posts. The newest usual gap is an hour, but the
+    # burst's first posts still stood at 20 days: their deadlines are capped just before the
+    # moment the channel would have turned inactive after them, which is inside the 30 days
+    # after the newest post. Uncapped, they would reach past it and the channel would never
+    # be quiet.
+    burst = spaced(NOW - 10 * DAY, [HOUR] * 59)
+    posts = [*spaced(burst[0], [20 * DAY] * 5), *burst[1:]]
+    cadence = judge(posts, Policy(target_posts=0))
+    assert cadence.usual_gap == HOUR
+    assert cadence.quiet_after is not None
+    assert burst[0] + 30 * DAY - MICRO <= cadence.quiet_after < burst[-1] + 30 * DAY - MICRO
+    assert judge(posts, Policy(target_posts=0), cadence.quiet_after).state == S.ACTIVE
+    assert judge(posts, Policy(target_posts=0), cadence.quiet_after + MICRO).state == S.QUIET
+
+
 def test_posts_before_the_fifth_interval_set_no_deadline() -> None:
     # Ten daily posts, the newest ten days ago. The first five had no usual gap, so the quiet
     # rule did not apply to them; from the sixth on it does, and it says what the contract
@@ -553,3 +570,7 @@ def test_older_posts_than_assess_documents_it_needs_change_nothing(
         times[max(0, first_deadline - MAX_INTERVALS)],
     )
     assert judge([t for t in posts if t >= needed], policy) == judge(posts, policy)
+
+
+def test_a_channel_is_parked_only_when_told() -> None:
+    assert assess(daily(NOW, 10), Policy(), NOW, polled_ok=True).state == S.ACTIVE

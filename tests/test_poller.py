@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -13,16 +14,23 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from connectors.base import ChannelRef, Checkpoint, FetchResult, PlatformOptions, Post
-from connectors.errors import AuthFailed, RateLimited, Transient
+from connectors.errors import AuthFailed, ChannelNotFound, RateLimited, Transient
+from monitor.cadence import MAX_INTERVALS
 from monitor.http_client import build_client
 from monitor.jobs import (
     FIRST_READ_MAX_REQUESTS,
     FIRST_RETRY,
+    FUTURE_TOLERANCE,
+    NOT_FOUND_AFTER,
     Poller,
+    advance,
     backoff,
+    confirm_not_found,
+    judging_horizon_reached,
     settle_future_posts,
 )
 from monitor.metrics import Instruments
+from monitor.records import PollContext, PollOutcome
 from monitor.redact import Redactor
 from monitor.settings import ChannelSettings, Policy
 from monitor.storage import Store
@@ -385,3 +393,76 @@ async def test_a_first_read_that_fails_part_way_is_not_judged(store: Store) -> N
     listing.fail_at = None
     assert (await poller.poll(CHANNEL, cid)).ok
     assert connector.seen[3] == (None, Checkpoint())  # the first read starts again
+
+
+def test_advance_gives_the_context_the_store_would_read(store: Store) -> None:
+    channel = ChannelSettings(
+        "Gemeente A", "rss", "https://a.example/rss", Policy(), timedelta(hours=1)
+    )
+    cid = store.sync(["Gemeente A"], [channel], NOW)[channel.key]
+
+    def at(hours: int, result: FetchResult | None) -> PollOutcome:
+        moment = NOW + timedelta(hours=hours)
+        reason = None if result is not None else "transient"
+        return PollOutcome(moment, moment + timedelta(seconds=2), 1, result, reason, "HTTP 503")
+
+    read = FetchResult(
+        posts=(Post("1", NOW - timedelta(days=3)), Post("2", NOW - timedelta(days=1))),
+        checkpoint=Checkpoint(etag='"v1"'),
+    )
+    empty = FetchResult(posts=(), checkpoint=Checkpoint(etag='"v2"'))
+    context = store.poll_context(cid)
+    for outcome in (at(0, None), at(1, read), at(2, None), at(3, None), at(4, empty)):
+        store.record_poll(cid, outcome)
+        context = advance(context, outcome)
+        assert context == store.poll_context(cid)
+
+
+def test_a_post_dated_just_within_the_tolerance_keeps_its_date() -> None:
+    edge = Post("edge", NOW + FUTURE_TOLERANCE)
+    beyond = Post("beyond", NOW + FUTURE_TOLERANCE + timedelta(microseconds=1))
+    assert [p.published_at for p in settle_future_posts((edge, beyond), NOW)] == [
+        NOW + FUTURE_TOLERANCE,
+        NOW,
+    ]
+
+
+def test_a_first_read_reaches_its_horizon_at_dormant_after_or_past_the_weighed_posts() -> None:
+    policy = Policy()
+    assert judging_horizon_reached([Post("old", NOW - policy.dormant_after)], policy, NOW)
+    assert not judging_horizon_reached(
+        [Post("old", NOW - policy.dormant_after + timedelta(seconds=1))], policy, NOW
+    )
+    assert not judging_horizon_reached([Post("undated", None)], policy, NOW)
+    # a post yesterday and MAX_INTERVALS + 1 daily ones older than the widest window (90 days)
+    older = [Post(str(d), NOW - timedelta(days=91 + d)) for d in range(MAX_INTERVALS + 1)]
+    posts = [Post("new", NOW - timedelta(days=1)), *older]
+    assert judging_horizon_reached(posts, policy, NOW)
+    assert not judging_horizon_reached(posts[:-1], policy, NOW)
+    # posts of kinds that do not count are not weighed
+    assert not judging_horizon_reached([replace(p, kind="repost") for p in posts], policy, NOW)
+    # the quiet rule's reach: a newest post 100 days ago weighs the 30 days before it too
+    posts = [Post(str(d), NOW - timedelta(days=100 + d)) for d in range(MAX_INTERVALS + 2)]
+    assert not judging_horizon_reached(posts, policy, NOW)
+
+
+def test_a_flaky_not_found_is_believed_after_three_polls_over_a_day() -> None:
+    flaky = ChannelNotFound("HTTP 404 from https://www.youtube.com/feeds", status=404, flaky=True)
+    context = PollContext(
+        newest_post_at=None,
+        checkpoint=Checkpoint(),
+        last_poll_at=NOW,
+        last_poll_ok=False,
+        consecutive_failures=2,
+        last_success_at=NOW - timedelta(days=2),
+        failing_since=NOW - NOT_FOUND_AFTER,
+    )
+    assert confirm_not_found(flaky, context, NOW) is flaky
+    early = confirm_not_found(flaky, replace(context, consecutive_failures=1), NOW)
+    assert isinstance(early, Transient) and early.status == 404
+    assert str(early).endswith(
+        "(failing since 2026-11-25 12:00 UTC, 2× in a row); taken as "
+        "passing until it lasts 3 polls over 24 h"
+    )
+    soon = confirm_not_found(flaky, replace(context, failing_since=NOW - timedelta(hours=1)), NOW)
+    assert isinstance(soon, Transient)
