@@ -22,10 +22,12 @@ from connectors.base import Connector
 from connectors.registry import CONNECTORS
 from monitor import views
 from monitor.config import ConfigError
+from monitor.exposition import ChannelExposition
 from monitor.http_client import build_client
 from monitor.jobs import Poller, PollReport, utcnow
+from monitor.judgement import Judgements
 from monitor.leader import Leadership, leadership_for
-from monitor.metrics import ChannelCollector, Instruments, PollingCollector
+from monitor.metrics import Instruments, PollingCollector
 from monitor.notify_job import event_feed, start_notifier
 from monitor.pacing import Pacing, shared_credentials
 from monitor.records import ChannelKey, DbCall
@@ -60,15 +62,30 @@ class Runtime:
     executor: ThreadPoolExecutor
     clock: Callable[[], datetime]
     db: DbCall  # runs a Store method on the single database thread (one writer, not the loop)
+    judgements: Judgements | None = None  # the daemon's judgement, kept current; None: one-shot
 
     def channels(self) -> list[tuple[ChannelSettings, int]]:
         return [(c, self.ids[c.key]) for c in self.settings.channels]
 
     def snapshot_now(self) -> list[views.ChannelView]:
-        """Every channel judged now (synchronous; call from a worker thread)."""
+        """Every channel judged now: the daemon's kept judgement, or (one-shot commands) judged
+        from the store (synchronous; call from a worker thread)."""
+        if self.judgements is not None:
+            return self.judgements.views(self.clock())
         return views.snapshot(
             self.store, self.settings.channels, self.ids, self.clock(), self.poller.store_faults
         )
+
+    async def judge_on_change(self) -> Judgements:
+        """Judge every channel once from the store and keep it current from then on: polls
+        landing and store faults are told to it (``Poller.watcher``)."""
+        judgements = Judgements(
+            self.settings.channels, self.ids, store=self.store, db=self.db, clock=self.clock
+        )
+        await self.db(judgements.load, self.poller.store_faults)
+        self.judgements = judgements
+        self.poller.watcher = judgements
+        return judgements
 
     async def snapshot(self) -> list[views.ChannelView]:
         return await asyncio.to_thread(self.snapshot_now)
@@ -199,7 +216,8 @@ async def run_daemon(
         loop.add_signal_handler(signal.SIGHUP, on_hangup)
 
     async with open_runtime(settings, clock=clock) as runtime:
-        runtime.registry.register(ChannelCollector(runtime.snapshot_now))
+        judgements = await runtime.judge_on_change()
+        exposition = ChannelExposition(judgements.current)
         for collector in (ProcessCollector, PlatformCollector, GCCollector):
             collector(registry=runtime.registry)
         scheduler = PollScheduler(
@@ -229,6 +247,7 @@ async def run_daemon(
             clock=clock,
             events=event_feed(runtime.store, runtime.db),
             protect=settings.monitor.web,
+            exposition=exposition.render,
         )
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
@@ -244,6 +263,7 @@ async def run_daemon(
                 f"cannot listen on {settings.monitor.listen}: {exc.strerror}"
             ) from None
         scheduler.start(poll=False)
+        judging = asyncio.create_task(judgements.run(), name="judgement-deadlines")
         leads = asyncio.Event()  # set while this daemon holds the leader lock
         leading = asyncio.create_task(_lead(runtime, scheduler, lock, stop, leads))
         notifier = start_notifier(  # None unless [notify] has a webhook
@@ -255,6 +275,7 @@ async def run_daemon(
             clock=clock,
             leading=leads.is_set,  # a standby records and sends nothing
             store_faults=lambda: runtime.poller.store_faults,  # refused polls count as failed
+            judged=judgements.views,
         )
         log.info(
             "channel-monitor started",
@@ -275,7 +296,8 @@ async def run_daemon(
             if notifier is not None:
                 notifier.stop()  # first: it sends no further message while polls drain
             leading.cancel()
-            await asyncio.gather(leading, return_exceptions=True)
+            judging.cancel()
+            await asyncio.gather(leading, judging, return_exceptions=True)
             await asyncio.gather(  # polls and sending drain together, within one grace
                 scheduler.shutdown(grace=SHUTDOWN_GRACE),
                 *([notifier.shutdown(grace=SHUTDOWN_GRACE)] if notifier is not None else []),
@@ -303,6 +325,12 @@ async def _lead(
         except Exception:
             log.exception("could not check the leader lock")
             holds = False
+        judgements = runtime.judgements
+        if judgements is not None and (not holds or not leading):
+            try:  # a standby polls nothing: it reads what the leader stored
+                await judgements.refresh()
+            except Exception:
+                log.exception("could not read the channels polled by the leading daemon")
         if holds and not leading:
             last_polls = await runtime.db(runtime.store.last_successful_polls)
             scheduler.schedule(last_polls)

@@ -15,6 +15,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import sqlalchemy as sa
 
@@ -158,6 +159,14 @@ def advance(context: PollContext, outcome: PollOutcome) -> PollContext:
     )
 
 
+class PollWatcher(Protocol):
+    """Told of what polls left in the store: the judgement that keeps itself current."""
+
+    async def stored(self, channel_id: int, outcome: PollOutcome, new_posts: int) -> None: ...
+
+    def store_fault(self, channel_id: int, fault: StoreFault | None) -> None: ...
+
+
 class Poller:
     """Polls channels with one connector per platform and a concurrency limit per platform."""
 
@@ -188,6 +197,7 @@ class Poller:
         self.store_faults: Mapping[int, StoreFault] = {}  # polls the store refused, by channel
         self.store_failing_since: datetime | None = None  # the last write failed, since then
         self._noted: dict[int, tuple[str, datetime]] = {}  # profile note last logged, and when
+        self.watcher: PollWatcher | None = None  # told of every stored poll and store fault
 
     async def poll(self, channel: ChannelSettings, channel_id: int) -> PollReport:
         """Poll one channel once and record the outcome; never raises a connector error."""
@@ -250,6 +260,11 @@ class Poller:
             return self._store_failed(channel, channel_id, exc)
         self._stored(channel_id)
         self._contexts[channel_id] = advance(context, outcome)
+        if self.watcher is not None:
+            try:
+                await self.watcher.stored(channel_id, stored, new_posts)
+            except Exception:  # the poll is stored: a judging bug must not fail it
+                log.exception("could not judge %s %s after its poll", platform, channel.label)
         ratio = self._observe(platform, tally, time.perf_counter() - t0, result, error)
         if ratio is not None:
             self.pacing.observe_quota(key, ratio)
@@ -318,6 +333,8 @@ class Poller:
         )
         # replaced, never changed in place: snapshots read it from other threads
         self.store_faults = {**self.store_faults, channel_id: fault}
+        if self.watcher is not None:
+            self.watcher.store_fault(channel_id, fault)
         self.store_failing_since = self.store_failing_since or now
         self._contexts.pop(channel_id, None)  # re-read what was stored next time
         self._instruments.poll_errors.labels(channel.platform, STORAGE_REASON).inc()

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
 
 from monitor.api import channel_json
 from monitor.report import SUMMARY_HEADER, days, html_table, summary_rows
@@ -21,6 +22,7 @@ from monitor.webauth import protection
 Snapshot = Callable[[], Awaitable[Sequence[ChannelView]]]
 Check = Callable[[], Awaitable[bool]]
 EventLog = Callable[[int], Awaitable[Sequence[Mapping[str, Any]]]]  # newest events as JSON
+Exposition = Callable[[Callable[[Collector], bytes], CollectorRegistry], bytes]
 MAX_EVENTS = 1000
 
 _STATE_COLOURS = {
@@ -44,8 +46,12 @@ def build_app(
     clock: Callable[[], datetime],
     events: EventLog | None = None,
     protect: WebSettings | None = None,
+    exposition: Exposition | None = None,
 ) -> web.Application:
     """The aiohttp application; every dependency is passed in.
+
+    ``exposition`` writes ``/metrics`` from the registry and what it keeps besides (the
+    per-channel series); without it, the registry alone.
 
     ``protect`` (the web configuration file) adds basic authentication and response headers;
     TLS is the listening socket's business (``monitor.app``).
@@ -53,7 +59,10 @@ def build_app(
 
     async def metrics(request: web.Request) -> web.Response:
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-        body = await asyncio.to_thread(encoder, registry)
+        if exposition is not None:
+            body = await asyncio.to_thread(exposition, encoder, registry)
+        else:
+            body = await asyncio.to_thread(encoder, registry)
         return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def healthz(_: web.Request) -> web.Response:

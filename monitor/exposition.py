@@ -1,0 +1,154 @@
+"""``/metrics`` without judging or rendering what did not change.
+
+The per-channel series make up nearly all of a scrape (3 kB a channel). Each channel's lines
+are rendered once for what they show (``metrics.Shown``) and kept; a scrape joins them under
+the families' headers, and the joined bytes are kept until some judgement changes (the
+judgement's ``version``). The daemon's own instruments are small and rendered at every scrape
+by prometheus_client as usual. Lines are written as prometheus_client writes them (sorted
+labels, escaped values, Go float format), and a test holds the two to the same bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+
+from prometheus_client.core import Metric
+from prometheus_client.openmetrics import exposition as openmetrics
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+from monitor.metrics import (
+    CHANNEL_FAMILIES,
+    PREFIX,
+    Shown,
+    build_info,
+    channel_families,
+    channel_rows,
+)
+from monitor.settings import ChannelSettings
+from monitor.views import ChannelView
+
+log = logging.getLogger("channel_monitor.metrics")
+
+Encoder = Callable[[Collector], bytes]
+Current = Callable[[], tuple[int, Sequence[tuple[int, ChannelView]]]]
+_EOF = b"# EOF\n"
+_INDEX = {key: i for i, (key, *_) in enumerate(CHANNEL_FAMILIES)}
+
+
+class _Metrics(Collector):
+    """Some ready families, as a collector an encoder can read."""
+
+    def __init__(self, metrics: Sequence[Metric]) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._metrics)
+
+
+def _escaping(encoder: Encoder) -> str:
+    keywords = encoder.keywords if isinstance(encoder, partial) else {}
+    return str(keywords.get("escaping", openmetrics.UNDERSCORES))
+
+
+def _label_value(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+class _Lines:
+    """How sample lines of one escaping scheme start: the metric name and sorted label names."""
+
+    def __init__(self, escaping: str) -> None:
+        self.names: list[str] = []
+        self.orders: list[tuple[tuple[int, str], ...]] = []
+        for _, name, _, extra in CHANNEL_FAMILIES:
+            labels = ("organisation", "platform", "channel", *extra)
+            self.names.append(openmetrics.escape_metric_name(f"{PREFIX}_{name}", escaping))
+            self.orders.append(
+                tuple(
+                    (labels.index(label), openmetrics.escape_label_name(label, escaping))
+                    for label in sorted(labels)
+                )
+            )
+
+    def render(self, settings: ChannelSettings, shown: Shown) -> tuple[bytes, ...]:
+        """One channel's lines, per family."""
+        chunks: list[list[str]] = [[] for _ in CHANNEL_FAMILIES]
+        for key, values, value in channel_rows(settings, shown):
+            index = _INDEX[key]
+            labels = ",".join(
+                f'{label}="{_label_value(values[at])}"' for at, label in self.orders[index]
+            )
+            number = floatToGoString(value)  # type: ignore[no-untyped-call]
+            chunks[index].append(f"{self.names[index]}{{{labels}}} {number}\n")
+        return tuple("".join(lines).encode() for lines in chunks)
+
+
+class ChannelExposition:
+    """The per-channel part of ``/metrics``, kept between scrapes (thread-safe)."""
+
+    def __init__(self, current: Current) -> None:
+        self._current = current
+        self._lock = threading.Lock()
+        self._lines: dict[str, _Lines] = {}
+        self._rendered: dict[str, dict[int, tuple[ChannelView, Shown, tuple[bytes, ...]]]] = {}
+        self._joined: dict[tuple[object, ...], tuple[int, bytes]] = {}
+
+    def render(self, encoder: Encoder, registry: Collector) -> bytes:
+        """The whole exposition: ``registry`` as ``encoder`` writes it, then the channels."""
+        own = encoder(registry)
+        channels = self.channels(encoder)
+        if own.endswith(_EOF):  # OpenMetrics: the end marker stays last
+            return own[: -len(_EOF)] + channels + _EOF
+        return own + channels
+
+    def channels(self, encoder: Encoder) -> bytes:
+        """Build information and every channel's series, as ``encoder`` writes them."""
+        escaping = _escaping(encoder)
+        key: tuple[object, ...] = (
+            getattr(encoder, "func", encoder),
+            tuple(sorted(getattr(encoder, "keywords", {}).items())),
+        )
+        with self._lock:
+            version, judged = self._current()
+            kept = self._joined.get(key)
+            if kept is not None and kept[0] == version:
+                return kept[1]
+            body = self._join(encoder, escaping, judged)
+            self._joined[key] = (version, body)
+            return body
+
+    def _join(
+        self, encoder: Encoder, escaping: str, judged: Sequence[tuple[int, ChannelView]]
+    ) -> bytes:
+        lines = self._lines.setdefault(escaping, _Lines(escaping))
+        rendered = self._rendered.setdefault(escaping, {})
+        per_channel: list[tuple[bytes, ...]] = []
+        for channel_id, view in judged:
+            kept = rendered.get(channel_id)
+            if kept is not None and kept[0] is view:
+                per_channel.append(kept[2])
+                continue
+            try:  # one channel's odd data never costs the others their series
+                shown = Shown.of(view)
+                chunks = kept[2] if kept is not None and kept[1] == shown else None
+                chunks = chunks or lines.render(view.settings, shown)
+            except Exception:
+                log.exception("channel %s left out of /metrics", view.handle)
+                continue
+            rendered[channel_id] = (view, shown, chunks)
+            per_channel.append(chunks)
+        parts = [_headers(encoder, [build_info()])]
+        for index, family in enumerate(channel_families().values()):
+            parts.append(_headers(encoder, [family]))
+            parts.extend(chunks[index] for chunks in per_channel)
+        return b"".join(parts)
+
+
+def _headers(encoder: Encoder, families: Sequence[Metric]) -> bytes:
+    """``families`` as ``encoder`` writes them alone (for an empty one: its HELP and TYPE)."""
+    text = encoder(_Metrics(families))
+    return text[: -len(_EOF)] if text.endswith(_EOF) else text
