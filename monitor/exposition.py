@@ -13,16 +13,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from functools import partial
 
 from prometheus_client.core import Metric
-from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from monitor.metrics import (
     CHANNEL_FAMILIES,
-    PREFIX,
+    CHANNEL_LABELS,
     Shown,
     build_info,
     channel_families,
@@ -49,29 +47,30 @@ class _Metrics(Collector):
         return iter(self._metrics)
 
 
-def _escaping(encoder: Encoder) -> str:
-    keywords = encoder.keywords if isinstance(encoder, partial) else {}
-    return str(keywords.get("escaping", openmetrics.UNDERSCORES))
-
-
 def _label_value(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
 class _Lines:
-    """How sample lines of one escaping scheme start: the metric name and sorted label names."""
+    """How ``encoder`` starts the sample lines of each family: the metric name and the label
+    names (sorted), as it writes them for a probe sample (escaping schemes differ by format)."""
 
-    def __init__(self, escaping: str) -> None:
+    def __init__(self, encoder: Encoder) -> None:
         self.names: list[str] = []
         self.orders: list[tuple[tuple[int, str], ...]] = []
-        for _, name, _, extra in CHANNEL_FAMILIES:
-            labels = ("organisation", "platform", "channel", *extra)
-            self.names.append(openmetrics.escape_metric_name(f"{PREFIX}_{name}", escaping))
+        for (*_, extra), family in zip(CHANNEL_FAMILIES, channel_families().values(), strict=True):
+            labels = (*CHANNEL_LABELS, *extra)
+            family.add_metric([""] * len(labels), 0)
+            line = next(
+                line
+                for line in _headers(encoder, [family]).decode().splitlines()
+                if not line.startswith("#")
+            )
+            name, _, rest = line.partition("{")
+            escaped = [pair.partition("=")[0] for pair in rest.rpartition("}")[0].split(",")]
+            self.names.append(name)
             self.orders.append(
-                tuple(
-                    (labels.index(label), openmetrics.escape_label_name(label, escaping))
-                    for label in sorted(labels)
-                )
+                tuple((labels.index(label), escaped[at]) for at, label in enumerate(sorted(labels)))
             )
 
     def render(self, settings: ChannelSettings, shown: Shown) -> tuple[bytes, ...]:
@@ -93,8 +92,10 @@ class ChannelExposition:
     def __init__(self, current: Current) -> None:
         self._current = current
         self._lock = threading.Lock()
-        self._lines: dict[str, _Lines] = {}
-        self._rendered: dict[str, dict[int, tuple[ChannelView, Shown, tuple[bytes, ...]]]] = {}
+        self._lines: dict[tuple[object, ...], _Lines] = {}
+        self._rendered: dict[
+            tuple[object, ...], dict[int, tuple[ChannelView, Shown, tuple[bytes, ...]]]
+        ] = {}
         self._joined: dict[tuple[object, ...], tuple[int, bytes]] = {}
 
     def render(self, encoder: Encoder, registry: Collector) -> bytes:
@@ -107,7 +108,6 @@ class ChannelExposition:
 
     def channels(self, encoder: Encoder) -> bytes:
         """Build information and every channel's series, as ``encoder`` writes them."""
-        escaping = _escaping(encoder)
         key: tuple[object, ...] = (
             getattr(encoder, "func", encoder),
             tuple(sorted(getattr(encoder, "keywords", {}).items())),
@@ -117,15 +117,20 @@ class ChannelExposition:
             kept = self._joined.get(key)
             if kept is not None and kept[0] == version:
                 return kept[1]
-            body = self._join(encoder, escaping, judged)
+            body = self._join(encoder, key, judged)
             self._joined[key] = (version, body)
             return body
 
     def _join(
-        self, encoder: Encoder, escaping: str, judged: Sequence[tuple[int, ChannelView]]
+        self,
+        encoder: Encoder,
+        key: tuple[object, ...],
+        judged: Sequence[tuple[int, ChannelView]],
     ) -> bytes:
-        lines = self._lines.setdefault(escaping, _Lines(escaping))
-        rendered = self._rendered.setdefault(escaping, {})
+        lines = self._lines.get(key)
+        if lines is None:
+            lines = self._lines[key] = _Lines(encoder)
+        rendered = self._rendered.setdefault(key, {})
         per_channel: list[tuple[bytes, ...]] = []
         for channel_id, view in judged:
             kept = rendered.get(channel_id)

@@ -36,7 +36,7 @@ from monitor.views import ChannelView
 log = logging.getLogger("channel_monitor.metrics")
 
 PREFIX = "channel_monitor"
-_CHANNEL_LABELS = ("organisation", "platform", "channel")
+CHANNEL_LABELS = ("organisation", "platform", "channel")
 _CACHED = " (as of the channel's last poll)"
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` series only add noise for a long-running daemon
@@ -142,7 +142,7 @@ def build_info() -> GaugeMetricFamily:
 def channel_families() -> dict[str, GaugeMetricFamily]:
     """The per-channel families, empty, by key."""
     return {
-        key: GaugeMetricFamily(f"{PREFIX}_{name}", doc, labels=(*_CHANNEL_LABELS, *extra))
+        key: GaugeMetricFamily(f"{PREFIX}_{name}", doc, labels=(*CHANNEL_LABELS, *extra))
         for key, name, doc, extra in CHANNEL_FAMILIES
     }
 
