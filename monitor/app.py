@@ -264,6 +264,7 @@ async def run_daemon(
             ) from None
         scheduler.start(poll=False)
         judging = asyncio.create_task(judgements.run(), name="judgement-deadlines")
+        rendering = asyncio.create_task(exposition.keep_prepared(), name="metrics-lines")
         leads = asyncio.Event()  # set while this daemon holds the leader lock
         leading = asyncio.create_task(_lead(runtime, scheduler, lock, stop, leads))
         notifier = start_notifier(  # None unless [notify] has a webhook
@@ -297,7 +298,8 @@ async def run_daemon(
                 notifier.stop()  # first: it sends no further message while polls drain
             leading.cancel()
             judging.cancel()
-            await asyncio.gather(leading, judging, return_exceptions=True)
+            rendering.cancel()
+            await asyncio.gather(leading, judging, rendering, return_exceptions=True)
             await asyncio.gather(  # polls and sending drain together, within one grace
                 scheduler.shutdown(grace=SHUTDOWN_GRACE),
                 *([notifier.shutdown(grace=SHUTDOWN_GRACE)] if notifier is not None else []),

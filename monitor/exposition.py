@@ -10,10 +10,12 @@ labels, escaped values, Go float format), and a test holds the two to the same b
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 
+from prometheus_client import generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
@@ -72,6 +74,7 @@ class _Lines:
             self.orders.append(
                 tuple((labels.index(label), escaped[at]) for at, label in enumerate(sorted(labels)))
             )
+        self.signature = (tuple(self.names), tuple(self.orders))
 
     def render(self, settings: ChannelSettings, shown: Shown) -> tuple[bytes, ...]:
         """One channel's lines, per family."""
@@ -87,16 +90,21 @@ class _Lines:
 
 
 class ChannelExposition:
-    """The per-channel part of ``/metrics``, kept between scrapes (thread-safe)."""
+    """The per-channel part of ``/metrics``, kept between scrapes (thread-safe).
+
+    ``prepare`` renders what changed ahead of the scrape (the daemon calls it every second), so
+    a scrape mostly joins kept lines; formats whose lines are the same share them.
+    """
 
     def __init__(self, current: Current) -> None:
         self._current = current
         self._lock = threading.Lock()
-        self._lines: dict[tuple[object, ...], _Lines] = {}
+        self._lines: dict[tuple[object, ...], _Lines] = {}  # by encoder
         self._rendered: dict[
             tuple[object, ...], dict[int, tuple[ChannelView, Shown, tuple[bytes, ...]]]
-        ] = {}
+        ] = {}  # by how lines are written (``_Lines.signature``), by channel
         self._joined: dict[tuple[object, ...], tuple[int, bytes]] = {}
+        self._prepared = -1
 
     def render(self, encoder: Encoder, registry: Collector) -> bytes:
         """The whole exposition: ``registry`` as ``encoder`` writes it, then the channels."""
@@ -108,29 +116,49 @@ class ChannelExposition:
 
     def channels(self, encoder: Encoder) -> bytes:
         """Build information and every channel's series, as ``encoder`` writes them."""
-        key: tuple[object, ...] = (
-            getattr(encoder, "func", encoder),
-            tuple(sorted(getattr(encoder, "keywords", {}).items())),
-        )
+        key = _key(encoder)
         with self._lock:
             version, judged = self._current()
             kept = self._joined.get(key)
             if kept is not None and kept[0] == version:
                 return kept[1]
-            body = self._join(encoder, key, judged)
-            self._joined[key] = (version, body)
+            per_channel = self._update(self._lines_for(encoder, key), judged)
+            parts = [_headers(encoder, [build_info()])]
+            for index, family in enumerate(channel_families().values()):
+                parts.append(_headers(encoder, [family]))
+                parts.extend(chunks[index] for chunks in per_channel)
+            body = b"".join(parts)
+            self._joined = {key: (version, body)}  # one kept: a scraper asks in one format
             return body
 
-    def _join(
-        self,
-        encoder: Encoder,
-        key: tuple[object, ...],
-        judged: Sequence[tuple[int, ChannelView]],
-    ) -> bytes:
+    def prepare(self, encoder: Encoder = generate_latest) -> None:
+        """Render the lines of every channel whose judgement changed since the last call."""
+        with self._lock:
+            version, judged = self._current()
+            if version != self._prepared:
+                self._update(self._lines_for(encoder, _key(encoder)), judged)
+                self._prepared = version
+
+    async def keep_prepared(self, every: float = 1.0) -> None:
+        """``prepare`` every ``every`` seconds, off the event loop, until cancelled."""
+        while True:
+            try:
+                await asyncio.to_thread(self.prepare)
+            except Exception:
+                log.exception("could not render the channels' series ahead of a scrape")
+            await asyncio.sleep(every)
+
+    def _lines_for(self, encoder: Encoder, key: tuple[object, ...]) -> _Lines:
         lines = self._lines.get(key)
         if lines is None:
             lines = self._lines[key] = _Lines(encoder)
-        rendered = self._rendered.setdefault(key, {})
+        return lines
+
+    def _update(
+        self, lines: _Lines, judged: Sequence[tuple[int, ChannelView]]
+    ) -> list[tuple[bytes, ...]]:
+        """Every channel's lines, rendered again where what they show changed."""
+        rendered = self._rendered.setdefault(lines.signature, {})
         per_channel: list[tuple[bytes, ...]] = []
         for channel_id, view in judged:
             kept = rendered.get(channel_id)
@@ -146,11 +174,15 @@ class ChannelExposition:
                 continue
             rendered[channel_id] = (view, shown, chunks)
             per_channel.append(chunks)
-        parts = [_headers(encoder, [build_info()])]
-        for index, family in enumerate(channel_families().values()):
-            parts.append(_headers(encoder, [family]))
-            parts.extend(chunks[index] for chunks in per_channel)
-        return b"".join(parts)
+        return per_channel
+
+
+def _key(encoder: Encoder) -> tuple[object, ...]:
+    """An encoder, as a key: ``choose_encoder`` makes a new one for every request."""
+    return (
+        getattr(encoder, "func", encoder),
+        tuple(sorted(getattr(encoder, "keywords", {}).items())),
+    )
 
 
 def _headers(encoder: Encoder, families: Sequence[Metric]) -> bytes:

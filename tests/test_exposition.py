@@ -107,6 +107,14 @@ def test_lines_follow_the_judgement_and_are_kept_while_it_stands() -> None:
     assert exposition.render(encoder, CollectorRegistry()) == first
     assert exposition.channels(encoder) is exposition.channels(encoder)  # kept, not rebuilt
 
+    exposition.prepare()  # rendered ahead; OpenMetrics writes the same sample lines
+    openmetrics, _ = choose_encoder("application/openmetrics-text;version=1.0.0")
+
+    def samples(body: bytes) -> list[bytes]:
+        return [line for line in body.splitlines() if not line.startswith(b"#")]
+
+    assert samples(exposition.channels(openmetrics)) == samples(first)
+
     polled = replace(view, record=replace(record, followers=6, last_poll_at=NOW + timedelta(1)))
     current[0] = (2, [(1, polled)])
     again = exposition.render(encoder, CollectorRegistry())

@@ -21,9 +21,11 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from prometheus_client import CollectorRegistry, generate_latest
 
 from connectors.base import MOVED_TO, Checkpoint, FetchResult, Post, Profile
 from monitor import views
+from monitor.exposition import ChannelExposition
 from monitor.judgement import Judgements
 from monitor.judgement.deadlines import TICK
 from monitor.records import PollOutcome, StoreFault
@@ -281,9 +283,6 @@ def test_a_standby_reads_what_the_leader_stored(tmp_path: Path) -> None:
 
 
 def test_a_scrape_and_a_read_never_query_the_database(tmp_path: Path) -> None:
-    from monitor.exposition import ChannelExposition  # noqa: PLC0415
-    from prometheus_client import CollectorRegistry, generate_latest  # noqa: PLC0415
-
     store = Store(f"sqlite:///{tmp_path}/quiet.db")
     store.migrate()
     ids = store.sync(sorted({c.organisation for c in CHANNELS}), CHANNELS, NOW)

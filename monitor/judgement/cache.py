@@ -36,6 +36,7 @@ log = logging.getLogger("channel_monitor.judgement")
 MARGIN = timedelta(days=2)
 """Posts are held this much further back than judging needs, so a wall clock stepped back up to
 this far is judged from memory; a bigger step has every channel read again from the store."""
+LOAD_CHUNK = 5000  # channels per query when building: a database binds only so many ids
 MAX_NAP = 60.0
 """Seconds the deadline timer sleeps at most: a stepped wall clock is noticed within this."""
 
@@ -120,7 +121,8 @@ class Judgements:
         now = self._clock()
         with self._lock:
             self._settle(now)
-            return self.version, [(c, self._entries[c].view) for c in self._order]
+            entries = self._entries
+            return self.version, [(c, entries[c].view) for c in self._order if c in entries]
 
     def next_deadline(self) -> datetime | None:
         """The earliest moment some channel is due to be judged again."""
@@ -135,10 +137,15 @@ class Judgements:
         (blocking: run it on the database thread)."""
         now = self._clock()
         wanted = list(self._order)
-        records = self._store.channels(wanted)
+        chunks = [wanted[i : i + LOAD_CHUNK] for i in range(0, len(wanted), LOAD_CHUNK)]
+        records = {i: r for chunk in chunks for i, r in self._store.channels(chunk).items()}
         faults = dict(faults or {})
         since = self._since((_shown(r, faults.get(i)) for i, r in records.items()), now)
-        posts = self._store.post_times(wanted, since=since, newest=NEWEST)
+        posts = {
+            i: found
+            for chunk in chunks
+            for i, found in self._store.post_times(chunk, since=since, newest=NEWEST).items()
+        }
         judged = {
             i: self._judged(
                 self._settings[i],
@@ -267,15 +274,22 @@ class Judgements:
         self._wake = asyncio.Event()
         while True:
             now = self._clock()
-            with self._lock:
-                self._settle(now)
-                self._drop_stale_top()
-                due = self._heap[0][0] if self._heap else None
-                reload = self._reload
-            if reload:
-                log.warning("the wall clock went back beyond the posts held; reading them again")
-                await self._db(self.load, {i: e.fault for i, e in self._entries.items() if e.fault})
-                continue
+            try:
+                with self._lock:
+                    self._settle(now)
+                    self._drop_stale_top()
+                    due = self._heap[0][0] if self._heap else None
+                    reload, self._reload = self._reload, False
+                if reload:
+                    log.warning(
+                        "the wall clock went back beyond the posts held: reading them again"
+                    )
+                    faults = {i: e.fault for i, e in self._entries.items() if e.fault}
+                    await self._db(self.load, faults)
+                    continue
+            except Exception:  # readers still settle what ran out; try again a nap later
+                log.exception("could not judge the channels whose deadline passed")
+                due = None
             nap = MAX_NAP if due is None else min(MAX_NAP, (due - now).total_seconds())
             self._sleeping_until = due
             self._wake.clear()
