@@ -217,7 +217,7 @@ async def run_daemon(
 
     async with open_runtime(settings, clock=clock) as runtime:
         judgements = await runtime.judge_on_change()
-        exposition = ChannelExposition(judgements.current)
+        exposition = ChannelExposition(judgements.current, judgements.changed)
         for collector in (ProcessCollector, PlatformCollector, GCCollector):
             collector(registry=runtime.registry)
         scheduler = PollScheduler(

@@ -35,6 +35,7 @@ log = logging.getLogger("channel_monitor.metrics")
 
 Encoder = Callable[[Collector], bytes]
 Current = Callable[[], tuple[int, Sequence[tuple[int, ChannelView]]]]
+Changed = Callable[[int], tuple[int, Sequence[tuple[int, ChannelView]]] | None]
 _EOF = b"# EOF\n"
 _INDEX = {key: i for i, (key, *_) in enumerate(CHANNEL_FAMILIES)}
 
@@ -96,8 +97,9 @@ class ChannelExposition:
     a scrape mostly joins kept lines; formats whose lines are the same share them.
     """
 
-    def __init__(self, current: Current) -> None:
+    def __init__(self, current: Current, changed: Changed | None = None) -> None:
         self._current = current
+        self._changed = changed
         self._lock = threading.Lock()
         self._lines: dict[tuple[object, ...], _Lines] = {}  # by encoder
         self._rendered: dict[
@@ -134,10 +136,16 @@ class ChannelExposition:
     def prepare(self, encoder: Encoder = generate_latest) -> None:
         """Render the lines of every channel whose judgement changed since the last call."""
         with self._lock:
-            version, judged = self._current()
-            if version != self._prepared:
-                self._update(self._lines_for(encoder, _key(encoder)), judged)
-                self._prepared = version
+            lines = self._lines_for(encoder, _key(encoder))
+            changed = self._changed(self._prepared) if self._changed is not None else None
+            if changed is None:  # no account of what changed: look at every channel
+                version, judged = self._current()
+                if version == self._prepared:
+                    return
+            else:
+                version, judged = changed
+            self._update(lines, judged)
+            self._prepared = version
 
     async def keep_prepared(self, every: float = 1.0) -> None:
         """``prepare`` every ``every`` seconds, off the event loop, until cancelled."""

@@ -112,6 +112,7 @@ class History(RuleBasedStateMachine):
         )
         self.judgements.load()
         self.serial = 0
+        self.seen = self.judgements.current()
 
     def teardown(self) -> None:
         self.store.close()
@@ -219,6 +220,17 @@ class History(RuleBasedStateMachine):
         assert [v.settings for v in kept] == CHANNELS
         for was, is_ in zip(fresh, kept, strict=True):
             assert is_ == was, (now, is_.handle)
+
+    @invariant()
+    def changes_are_told(self) -> None:
+        """``changed`` names every channel whose view is not the one last seen."""
+        version, views_then = self.seen
+        told = self.judgements.changed(version)
+        self.seen = now = self.judgements.current()
+        assert told is not None and told[0] == now[0]
+        was = dict(views_then)
+        moved = {c for c, view in now[1] if was.get(c) is not view}
+        assert moved <= {c for c, _ in told[1]}
 
 
 TestHistory = History.TestCase

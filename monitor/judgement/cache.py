@@ -20,6 +20,7 @@ import contextlib
 import heapq
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -37,6 +38,7 @@ MARGIN = timedelta(days=2)
 """Posts are held this much further back than judging needs, so a wall clock stepped back up to
 this far is judged from memory; a bigger step has every channel read again from the store."""
 LOAD_CHUNK = 5000  # channels per query when building: a database binds only so many ids
+CHANGE_LOG = 100_000  # changes remembered for ``changed``: minutes of polls at 10,000 channels
 MAX_NAP = 60.0
 """Seconds the deadline timer sleeps at most: a stepped wall clock is noticed within this."""
 
@@ -104,6 +106,7 @@ class Judgements:
         self._sleeping_until: datetime | None = None
         self._reload = False  # the clock went back further than the posts held reach
         self.version = 0  # counts changes of any view: a cache of what is made of them keys on it
+        self._changes: deque[tuple[int, int]] = deque(maxlen=CHANGE_LOG)  # (version, channel)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -124,6 +127,23 @@ class Judgements:
             entries = self._entries
             return self.version, [(c, entries[c].view) for c in self._order if c in entries]
 
+    def changed(self, after: int) -> tuple[int, list[tuple[int, ChannelView]]] | None:
+        """The version, and the channels whose view changed since version ``after`` (as
+        ``current``); None when that is too long ago to tell (read ``current`` then)."""
+        now = self._clock()
+        with self._lock:
+            self._settle(now)
+            changes = self._changes
+            if after < self.version and (not changes or changes[0][0] > after + 1):
+                return None
+            ids: dict[int, None] = {}
+            for version, channel_id in reversed(changes):
+                if version <= after:
+                    break
+                ids[channel_id] = None
+            entries = self._entries
+            return self.version, [(c, entries[c].view) for c in ids if c in entries]
+
     def next_deadline(self) -> datetime | None:
         """The earliest moment some channel is due to be judged again."""
         with self._lock:
@@ -136,16 +156,8 @@ class Judgements:
         """Judge every channel from the store: one read of the records, one of the posts
         (blocking: run it on the database thread)."""
         now = self._clock()
-        wanted = list(self._order)
-        chunks = [wanted[i : i + LOAD_CHUNK] for i in range(0, len(wanted), LOAD_CHUNK)]
-        records = {i: r for chunk in chunks for i, r in self._store.channels(chunk).items()}
         faults = dict(faults or {})
-        since = self._since((_shown(r, faults.get(i)) for i, r in records.items()), now)
-        posts = {
-            i: found
-            for chunk in chunks
-            for i, found in self._store.post_times(chunk, since=since, newest=NEWEST).items()
-        }
+        records, posts, since = self._read(self._order, faults, now)
         judged = {
             i: self._judged(
                 self._settings[i],
@@ -155,7 +167,7 @@ class Judgements:
                 since=since,
                 now=now,
             )
-            for i in wanted
+            for i in self._order
             if i in records
         }
         with self._lock:
@@ -176,6 +188,22 @@ class Judgements:
             self._newest_at = now
             self._reload = False
             self.version += 1
+            self._changes.clear()  # every channel changed: readers of ``changed`` start over
+
+    def _read(
+        self, wanted: Sequence[int], faults: Mapping[int, StoreFault | None], now: datetime
+    ) -> tuple[dict[int, ChannelRecord], dict[int, list[PostTime]], datetime]:
+        """The stored records and posts of these channels, in chunks of ids; posts from when
+        judging them at ``now`` and a while after needs them."""
+        chunks = [wanted[i : i + LOAD_CHUNK] for i in range(0, len(wanted), LOAD_CHUNK)]
+        records = {i: r for chunk in chunks for i, r in self._store.channels(chunk).items()}
+        since = self._since((_shown(r, faults.get(i)) for i, r in records.items()), now)
+        posts = {
+            i: found
+            for chunk in chunks
+            for i, found in self._store.post_times(chunk, since=since, newest=NEWEST).items()
+        }
+        return records, posts, since
 
     def _since(self, shown: Iterable[ChannelRecord], now: datetime) -> datetime:
         """From when posts are read to judge these records at ``now`` and a while after."""
@@ -262,9 +290,7 @@ class Judgements:
         ]
         if not moved:
             return {}, {}, now
-        records = self._store.channels(moved)
-        since = self._since((_shown(r, entries[i].fault) for i, r in records.items()), now)
-        return records, self._store.post_times(moved, since=since, newest=NEWEST), since
+        return self._read(moved, {i: entries[i].fault for i in moved}, now)
 
     # -- the deadline timer ------------------------------------------------------------------
 
@@ -366,6 +392,7 @@ class Judgements:
         if self._newest_at is None or entry.at > self._newest_at:
             self._newest_at = entry.at
         self.version += 1
+        self._changes.append((self.version, channel_id))
 
     def _channel_id(self, entry: _Entry) -> int:
         return entry.record.id
