@@ -32,6 +32,8 @@ from monitor.records import PollOutcome, StoreFault
 from monitor.settings import ChannelSettings, Policy
 from monitor.storage import Store, stored_record
 from tests.conftest import NOW
+from tests.test_store_faults import CHANNEL as FAULT_CHANNEL
+from tests.test_store_faults import setup as fault_setup
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 CHANNELS = [
@@ -309,3 +311,31 @@ def test_a_scrape_and_a_read_never_query_the_database(tmp_path: Path) -> None:
         kept.views()
         exposition.render(generate_latest, CollectorRegistry())
     assert statements == []
+
+
+async def test_the_poller_tells_the_judgement_of_polls_and_store_faults(tmp_path: Path) -> None:
+    """Through the real poller: stored polls and refused ones reach the kept judgement."""
+    store, poller, clock, channel_id, _ = fault_setup(tmp_path)
+    kept = Judgements(
+        [FAULT_CHANNEL], {FAULT_CHANNEL.key: channel_id}, store=store, db=direct, clock=clock
+    )
+    kept.load()
+    poller.watcher = kept
+
+    def agree() -> views.ChannelView:
+        [fresh] = views.snapshot(
+            store, [FAULT_CHANNEL], {FAULT_CHANNEL.key: channel_id}, clock.now, poller.store_faults
+        )
+        assert kept.views() == [fresh]
+        return fresh
+
+    assert (await poller.poll(FAULT_CHANNEL, channel_id)).ok
+    assert agree().state.value == "below_target"
+    store.failing = True
+    clock.now += HOUR
+    assert (await poller.poll(FAULT_CHANNEL, channel_id)).store_failed
+    assert agree().record.last_error_reason == "storage"
+    store.failing = False
+    clock.now += HOUR
+    assert (await poller.poll(FAULT_CHANNEL, channel_id)).ok
+    assert agree().record.last_poll_ok is True
