@@ -23,10 +23,12 @@ from connectors.base import Connector
 from connectors.registry import CONNECTORS
 from monitor import views
 from monitor.discovery.job import DiscoveryJob
+from monitor.exposition import ChannelExposition
 from monitor.http_client import build_client
 from monitor.jobs import Poller, PollReport, utcnow
+from monitor.judgement import Judgements
 from monitor.leader import Leadership, leadership_for
-from monitor.metrics import ChannelCollector, Instruments, PollingCollector, WebsiteCollector
+from monitor.metrics import Instruments, PollingCollector, WebsiteCollector
 from monitor.notify_job import event_feed, start_notifier
 from monitor.pacing import Pacing, shared_credentials
 from monitor.records import ChannelKey, DbCall
@@ -48,10 +50,6 @@ SHUTDOWN_GRACE = 5.0  # seconds polls in flight get to finish on SIGTERM (Docker
 POLL_RETENTION = timedelta(days=400)
 LEADER_CHECK = timedelta(seconds=5)  # how often a standby tries the lock (and a leader checks it)
 READY_TIMEOUT = 5.0  # seconds /readyz waits for the database to answer
-# Pages, the API and scrapes share a snapshot for a second after it was taken: judging every
-# channel from the database is the costly part of a request (0.5 s of CPU for 200 busy
-# channels), and a second changes nothing people could see
-SNAPSHOT_REUSE = 1.0
 
 
 @dataclass
@@ -68,15 +66,30 @@ class Runtime:
     executor: ThreadPoolExecutor
     clock: Callable[[], datetime]
     db: DbCall  # runs a Store method on the single database thread (one writer, not the loop)
+    judgements: Judgements | None = None  # the daemon's judgement, kept current; None: one-shot
 
     def channels(self) -> list[tuple[ChannelSettings, int]]:
         return [(c, self.ids[c.key]) for c in self.settings.channels]
 
     def snapshot_now(self) -> list[views.ChannelView]:
-        """Every channel judged now (synchronous; call from a worker thread)."""
+        """Every channel judged now: the daemon's kept judgement, or (one-shot commands) judged
+        from the store (synchronous; call from a worker thread)."""
+        if self.judgements is not None:
+            return self.judgements.views(self.clock())
         return views.snapshot(
             self.store, self.settings.channels, self.ids, self.clock(), self.poller.store_faults
         )
+
+    async def judge_on_change(self) -> Judgements:
+        """Judge every channel once from the store and keep it current from then on: polls
+        landing and store faults are told to it (``Poller.watcher``)."""
+        judgements = Judgements(
+            self.settings.channels, self.ids, store=self.store, db=self.db, clock=self.clock
+        )
+        await self.db(judgements.load, self.poller.store_faults)
+        self.judgements = judgements
+        self.poller.watcher = judgements
+        return judgements
 
     async def snapshot(self) -> list[views.ChannelView]:
         return await asyncio.to_thread(self.snapshot_now)
@@ -252,9 +265,11 @@ async def run_daemon(
         return loop.run_in_executor(pages, fn, *args)
 
     async with open_runtime(settings, clock=clock) as runtime:
-        snapshots = SingleFlight(runtime.snapshot_now, pages, reuse=SNAPSHOT_REUSE)
+        judgements = await runtime.judge_on_change()
+        exposition = ChannelExposition(judgements.current, judgements.changed)
+        # the kept judgement's views, taken off the loop and shared by requests meanwhile
+        snapshots = SingleFlight(runtime.snapshot_now, pages)
         ping = SingleFlight(runtime.store.ping, pinger)
-        runtime.registry.register(ChannelCollector(snapshots.latest))
         for collector in (ProcessCollector, PlatformCollector, GCCollector):
             collector(registry=runtime.registry)
         leads = asyncio.Event()  # set while this daemon holds the leader lock
@@ -289,6 +304,7 @@ async def run_daemon(
             next_polls=scheduler.next_polls,
             pages=PageOptions.from_settings(settings.monitor),
             offload=on_pages,
+            exposition=exposition.render,
         )
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
@@ -306,6 +322,8 @@ async def run_daemon(
         if reloader is not None:
             reloader.serving(sockets)
         scheduler.start(poll=False)
+        judging = asyncio.create_task(judgements.run(), name="judgement-deadlines")
+        rendering = asyncio.create_task(exposition.keep_prepared(), name="metrics-lines")
         leading = asyncio.create_task(_lead(runtime, scheduler, lock, stop, leads))
         notifier = start_notifier(  # None unless [notify] has a webhook
             settings,
@@ -316,6 +334,7 @@ async def run_daemon(
             clock=clock,
             leading=leads.is_set,  # a standby records and sends nothing
             store_faults=lambda: runtime.poller.store_faults,  # refused polls count as failed
+            judged=judgements.views,
         )
         discovery = None  # reads the websites with [discovery] every
         if settings.discovery.every is not None:
@@ -342,7 +361,7 @@ async def run_daemon(
                 await reloader.close()
             if notifier is not None:
                 notifier.stop()  # first: it sends no further message while polls drain
-            background = [leading, *([discovering] if discovering else [])]
+            background = [leading, judging, rendering, *([discovering] if discovering else [])]
             for task in background:  # a website half read is read again next time
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
@@ -380,6 +399,12 @@ async def _lead(
         except Exception:
             log.exception("could not check the leader lock")
             holds = False
+        judgements = runtime.judgements
+        if judgements is not None and (not holds or not leading):
+            try:  # a standby polls nothing: it reads what the leader stored
+                await judgements.refresh()
+            except Exception:
+                log.exception("could not read the channels polled by the leading daemon")
         if holds and not leading:
             last_polls = await runtime.db(runtime.store.last_successful_polls)
             scheduler.schedule(last_polls)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import sqlalchemy as sa
@@ -187,6 +187,14 @@ def _host(url: str) -> str | None:
     return f"{parsed.host}:{parsed.port or ''}"
 
 
+class PollWatcher(Protocol):
+    """Told of what polls left in the store: the judgement that keeps itself current."""
+
+    async def stored(self, channel_id: int, outcome: PollOutcome, new_posts: int) -> None: ...
+
+    def store_fault(self, channel_id: int, fault: StoreFault | None) -> None: ...
+
+
 class Poller:
     """Polls channels with one connector per platform and a concurrency limit per platform."""
 
@@ -218,6 +226,7 @@ class Poller:
         self.store_faults: Mapping[int, StoreFault] = {}  # polls the store refused, by channel
         self.store_failing_since: datetime | None = None  # the last write failed, since then
         self._noted: dict[int, tuple[str, datetime]] = {}  # profile note last logged, and when
+        self.watcher: PollWatcher | None = None  # told of every stored poll and store fault
 
     async def poll(self, channel: ChannelSettings, channel_id: int) -> PollReport:
         """Poll one channel once and record the outcome; never raises a connector error.
@@ -302,6 +311,11 @@ class Poller:
             return self._store_failed(channel, channel_id, exc)
         self._stored(channel_id)
         self._contexts[channel_id] = advance(context, outcome)
+        if self.watcher is not None:
+            try:
+                await self.watcher.stored(channel_id, stored, new_posts)
+            except Exception:  # the poll is stored: a judging bug must not fail it
+                log.exception("could not judge %s %s after its poll", platform, channel.label)
         ratio = self._observe(platform, tally, time.perf_counter() - t0, result, error)
         if ratio is not None:
             self.pacing.observe_quota(key, ratio)
@@ -370,6 +384,8 @@ class Poller:
         )
         # replaced, never changed in place: snapshots read it from other threads
         self.store_faults = {**self.store_faults, channel_id: fault}
+        if self.watcher is not None:
+            self.watcher.store_fault(channel_id, fault)
         self.store_failing_since = self.store_failing_since or now
         self._contexts.pop(channel_id, None)  # re-read what was stored next time
         self._instruments.poll_errors.labels(channel.platform, STORAGE_REASON).inc()

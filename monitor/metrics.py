@@ -1,15 +1,19 @@
-"""Prometheus metrics: a collector over the stored state, plus the daemon's own instruments.
+"""Prometheus metrics: the per-channel series over the judged state, plus the daemon's own
+instruments.
 
-Per-channel series are rebuilt from a fresh snapshot at every scrape, so a channel removed
-from the configuration disappears at once and nothing is poked from all over the code.
-Values are cached in the sense of the Prometheus exporter guidelines: they come from the
-last poll of each channel, made on the daemon's own schedule.
+Per-channel series come from the judgement (``monitor.judgement``), never poked from all over
+the code; the daemon serves them from ``monitor.exposition``, which renders a channel's lines
+again only when what they show changed. Values are cached in the sense of the Prometheus
+exporter guidelines: they come from the last poll of each channel, made on the daemon's own
+schedule.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import httpx
 from prometheus_client import (
@@ -27,13 +31,14 @@ from monitor import cadence
 from monitor.build import REVISION, VERSION
 from monitor.discovery.compare import Finding
 from monitor.records import STORAGE_REASON
+from monitor.settings import ChannelSettings
 from monitor.timetable import PollingStatus
 from monitor.views import ChannelView
 
 log = logging.getLogger("channel_monitor.metrics")
 
 PREFIX = "channel_monitor"
-_CHANNEL_LABELS = ("organisation", "platform", "channel")
+CHANNEL_LABELS = ("organisation", "platform", "channel")
 _CACHED = " (as of the channel's last poll)"
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` series only add noise for a long-running daemon
@@ -98,101 +103,139 @@ class Instruments:
             self.poll_duration.labels(platform)
 
 
+CHANNEL_FAMILIES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    # (key, name after the prefix, help, labels after organisation, platform, channel)
+    ("info", "channel_info", "Display name and public URL of a channel.", ("name", "url")),
+    ("state", "state", "1 for the channel's current activity state" + _CACHED, ("state",)),
+    (
+        "last_post",
+        "last_post_timestamp_seconds",
+        "Unix time of the newest known post" + _CACHED,
+        (),
+    ),
+    ("recent", "recent_posts", "Posts in the last window" + _CACHED, ("window",)),
+    ("gap", "usual_gap_seconds", "The usual gap between posts used by 'quiet'.", ()),
+    ("followers", "followers", "Followers, where the platform reports it" + _CACHED, ()),
+    ("inactive", "inactive_after_seconds", "Silence after which a channel is inactive.", ()),
+    ("dormant", "dormant_after_seconds", "Silence after which a channel is dormant.", ()),
+    ("target", "target_posts", "KPI: posts wanted per target period (0: no target).", ()),
+    ("period", "target_period_seconds", "KPI: the target period.", ()),
+    ("success", "poll_success", "1 if the channel's last poll succeeded.", ()),
+    ("last_poll", "last_poll_timestamp_seconds", "Unix time of the last poll.", ()),
+    (
+        "last_success",
+        "last_success_timestamp_seconds",
+        "Unix time of the last successful poll.",
+        (),
+    ),
+    ("failures", "consecutive_failures", "Failed polls since the last success.", ()),
+)
+"""The per-channel families, in the order they are exported."""
+
+
+def build_info() -> GaugeMetricFamily:
+    build = GaugeMetricFamily(
+        f"{PREFIX}_build_info",
+        "channel-monitor's version and the source revision it was built from.",
+        labels=("version", "revision"),
+    )
+    build.add_metric((VERSION, REVISION), 1)
+    return build
+
+
+def channel_families() -> dict[str, GaugeMetricFamily]:
+    """The per-channel families, empty, by key."""
+    return {
+        key: GaugeMetricFamily(f"{PREFIX}_{name}", doc, labels=(*CHANNEL_LABELS, *extra))
+        for key, name, doc, extra in CHANNEL_FAMILIES
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """What ``/metrics`` shows of a channel besides its settings: equal values, equal series."""
+
+    name: str | None
+    url: str | None
+    followers: int | None
+    last_poll_at: datetime | None
+    last_poll_ok: bool | None
+    last_success_at: datetime | None
+    consecutive_failures: int
+    state: cadence.ActivityState
+    last_post_at: datetime | None
+    recent_posts: tuple[tuple[str, int], ...]
+    usual_gap: timedelta | None
+
+    @classmethod
+    def of(cls, view: ChannelView) -> Shown:
+        record, assessed = view.record, view.cadence
+        return cls(
+            record.name,
+            record.url,
+            record.followers,
+            record.last_poll_at,
+            record.last_poll_ok,
+            record.last_success_at,
+            record.consecutive_failures,
+            assessed.state,
+            assessed.last_post_at,
+            tuple(assessed.recent_posts.items()),
+            assessed.usual_gap,
+        )
+
+
 class ChannelCollector(Collector):
-    """Per-channel gauges from a snapshot of the stored state, taken at scrape time."""
+    """Per-channel gauges from a snapshot of the judged state, taken at scrape time."""
 
     def __init__(self, snapshot: Callable[[], Sequence[ChannelView]]) -> None:
         self._snapshot = snapshot
 
     def describe(self) -> list[Metric]:
-        return []  # collected lazily: never query the database at registration time
+        return []  # collected lazily: never judge at registration time
 
     def collect(self) -> Iterator[Metric]:
         views = self._snapshot()
-        build = GaugeMetricFamily(
-            f"{PREFIX}_build_info",
-            "channel-monitor's version and the source revision it was built from.",
-            labels=("version", "revision"),
-        )
-        build.add_metric((VERSION, REVISION), 1)
-        yield build
-
-        def family(name: str, doc: str, extra: Sequence[str] = ()) -> GaugeMetricFamily:
-            return GaugeMetricFamily(f"{PREFIX}_{name}", doc, labels=(*_CHANNEL_LABELS, *extra))
-
-        info = family("channel_info", "Display name and public URL of a channel.", ("name", "url"))
-        state = family("state", "1 for the channel's current activity state" + _CACHED, ("state",))
-        last_post = family(
-            "last_post_timestamp_seconds", "Unix time of the newest known post" + _CACHED
-        )
-        recent = family("recent_posts", "Posts in the last window" + _CACHED, ("window",))
-        gap = family("usual_gap_seconds", "The usual gap between posts used by 'quiet'.")
-        followers = family("followers", "Followers, where the platform reports it" + _CACHED)
-        inactive = family("inactive_after_seconds", "Silence after which a channel is inactive.")
-        dormant = family("dormant_after_seconds", "Silence after which a channel is dormant.")
-        target = family("target_posts", "KPI: posts wanted per target period (0: no target).")
-        period = family("target_period_seconds", "KPI: the target period.")
-        success = family("poll_success", "1 if the channel's last poll succeeded.")
-        last_poll = family("last_poll_timestamp_seconds", "Unix time of the last poll.")
-        last_success = family(
-            "last_success_timestamp_seconds", "Unix time of the last successful poll."
-        )
-        failures = family("consecutive_failures", "Failed polls since the last success.")
-        families = {
-            "info": info,
-            "state": state,
-            "last_post": last_post,
-            "recent": recent,
-            "gap": gap,
-            "followers": followers,
-            "inactive": inactive,
-            "dormant": dormant,
-            "target": target,
-            "period": period,
-            "success": success,
-            "last_poll": last_poll,
-            "last_success": last_success,
-            "failures": failures,
-        }
-
+        yield build_info()
+        families = channel_families()
         for view in views:
             try:  # one channel's odd data never costs the others their series
-                rows = list(_channel_rows(view))
+                rows = list(channel_rows(view.settings, Shown.of(view)))
             except Exception:
                 log.exception("channel %s left out of /metrics", view.handle)
                 continue
             for name, values, value in rows:
                 families[name].add_metric(values, value)
-
-        yield from (info, state, last_post, recent, gap, followers, inactive, dormant)
-        yield from (target, period, success, last_poll, last_success, failures)
+        yield from families.values()
 
 
-def _channel_rows(view: ChannelView) -> Iterator[tuple[str, tuple[str, ...], float]]:
-    """One channel's samples: (family, label values, value)."""
-    labels = (view.organisation, view.platform, view.handle)
-    record, assessed, policy = view.record, view.cadence, view.policy
-    yield "info", (*labels, record.name or view.handle, _label_url(record.url)), 1
+def channel_rows(
+    settings: ChannelSettings, shown: Shown
+) -> Iterator[tuple[str, tuple[str, ...], float]]:
+    """One channel's samples: (family key, label values, value)."""
+    labels = (settings.organisation, settings.platform, settings.label)
+    policy = settings.policy
+    yield "info", (*labels, shown.name or settings.label, _label_url(shown.url)), 1
     for name in cadence.STATES:
-        yield "state", (*labels, name.value), 1 if name == assessed.state else 0
-    if assessed.last_post_at is not None:
-        yield "last_post", labels, assessed.last_post_at.timestamp()
-    for window, count in assessed.recent_posts.items():
+        yield "state", (*labels, name.value), 1 if name == shown.state else 0
+    if shown.last_post_at is not None:
+        yield "last_post", labels, shown.last_post_at.timestamp()
+    for window, count in shown.recent_posts:
         yield "recent", (*labels, window), count
-    if assessed.usual_gap is not None:
-        yield "gap", labels, assessed.usual_gap.total_seconds()
-    if record.followers is not None:
-        yield "followers", labels, record.followers
+    if shown.usual_gap is not None:
+        yield "gap", labels, shown.usual_gap.total_seconds()
+    if shown.followers is not None:
+        yield "followers", labels, shown.followers
     yield "inactive", labels, policy.inactive_after.total_seconds()
     yield "dormant", labels, policy.dormant_after.total_seconds()
     yield "target", labels, policy.target_posts
     yield "period", labels, policy.target_period.total_seconds()
-    if record.last_poll_at is not None:
-        yield "success", labels, 1 if record.last_poll_ok else 0
-        yield "last_poll", labels, record.last_poll_at.timestamp()
-    if record.last_success_at is not None:
-        yield "last_success", labels, record.last_success_at.timestamp()
-    yield "failures", labels, record.consecutive_failures
+    if shown.last_poll_at is not None:
+        yield "success", labels, 1 if shown.last_poll_ok else 0
+        yield "last_poll", labels, shown.last_poll_at.timestamp()
+    if shown.last_success_at is not None:
+        yield "last_success", labels, shown.last_success_at.timestamp()
+    yield "failures", labels, shown.consecutive_failures
 
 
 def _label_url(url: str | None) -> str:

@@ -45,6 +45,7 @@ POST_DEADLINE = 15.0  # seconds for one whole POST, however slowly its answer tr
 REJECTED_AFTER = 3  # attempts refused with a 4xx (not 408, 429) before a delivery is failed
 ROUND_BUDGET = LEASE / 2  # a round sends no further message after this; the rest waits
 STANDBY_CHECK = 1.0  # seconds between checks whether this daemon leads, while it does not
+Judged = Callable[[datetime], Sequence[views.ChannelView]]  # every channel judged at a moment
 RESULTS = ("sent", "failed", "rejected")  # failed: to be retried; rejected: failed for good
 
 
@@ -111,9 +112,11 @@ class Notifier:
         clock: Callable[[], datetime],
         leading: Callable[[], bool] = _always,
         store_faults: Callable[[], Mapping[int, StoreFault]] = dict,
+        judged: Judged | None = None,
     ) -> None:
         self._settings = settings
         self._store_faults = store_faults
+        self._judged = judged
         self._rules = settings.notify
         self._store = store
         self._log_store = NotificationStore(store.engine)
@@ -146,8 +149,11 @@ class Notifier:
 
     def evaluate(self, now: datetime) -> list[notify.NewEvent]:
         """Judge every channel at ``now`` and record what changed (database thread)."""
-        channels = self._settings.channels
-        judged = views.snapshot(self._store, channels, self._ids, now, self._store_faults())
+        if self._judged is not None:  # the daemon's judgement, kept current
+            judged = self._judged(now)
+        else:
+            channels = self._settings.channels
+            judged = views.snapshot(self._store, channels, self._ids, now, self._store_faults())
         ids = [v.record.id for v in judged]
         alerts = self._log_store.alerts(ids)
         evaluation = notify.evaluate(judged, alerts, self._rules, now)
@@ -362,6 +368,7 @@ def start_notifier(
     clock: Callable[[], datetime],
     leading: Callable[[], bool] = _always,
     store_faults: Callable[[], Mapping[int, StoreFault]] = dict,
+    judged: Judged | None = None,
 ) -> NotifierTask | None:
     """Start notifying in the background, if ``[notify]`` has a webhook; else None.
 
@@ -383,6 +390,7 @@ def start_notifier(
         clock=clock,
         leading=leading,
         store_faults=store_faults,
+        judged=judged,
     )
     log.info(
         "notifications on",

@@ -14,7 +14,8 @@ import json
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -250,6 +251,13 @@ class Store:
         session.flush()
         return new_posts
 
+    def last_polls(self, ids: Iterable[int]) -> dict[int, datetime | None]:
+        """When each of the given channels was last polled (None: never); one light query."""
+        wanted = set(ids)
+        with Session(self.engine) as session:  # every row: no list of ids too long to bind
+            rows = session.exec(select(Channel.id, Channel.last_poll_at)).all()
+            return {int(i): at for i, at in rows if i in wanted}
+
     @staticmethod
     def _insert_posts(
         session: Session, channel_id: int, result: FetchResult, seen_at: datetime
@@ -473,6 +481,42 @@ class Store:
                     select(sa.func.count()).select_from(Post).where(Post.channel_id == channel_id)
                 ).one()
             )
+
+
+def stored_record(record: ChannelRecord, outcome: PollOutcome) -> ChannelRecord:
+    """``record`` as ``Store.channels`` reads it once ``outcome`` is stored (``record_poll``).
+
+    Lets the daemon keep its judgement current without reading back what it just wrote; a
+    test holds it to the store's own round trip.
+    """
+    finished = outcome.finished_at.astimezone(UTC)
+    changes: dict[str, Any] = {"last_poll_at": finished, "last_poll_ok": outcome.ok}
+    result = outcome.result
+    if result is None:
+        changes.update(
+            last_error_reason=outcome.error_reason,
+            last_error_detail=_clip(outcome.error_detail),
+            consecutive_failures=record.consecutive_failures + 1,
+        )
+        return replace(record, **changes)
+    profile = result.profile
+    if profile is not None:
+        followers = _count(profile.followers)
+        changes.update(
+            name=_clip(profile.name, NAME_MAX) or record.name,
+            url=_web_url(profile.url) or record.url,
+            followers=record.followers if followers is None else followers,
+            profile_note=_clip(profile.note, NOTE_MAX),
+        )
+    moved = result.checkpoint.extra.get(MOVED_TO)
+    changes.update(
+        moved_to=moved if isinstance(moved, str) else None,
+        last_success_at=finished,
+        last_error_reason=None,
+        last_error_detail=None,
+        consecutive_failures=0,
+    )
+    return replace(record, **changes)
 
 
 def _insert_ignoring_duplicates(session: Session) -> Any:

@@ -20,7 +20,7 @@ from monitor.storage import Store
 
 CHART_WEEKS = 26  # half a year of posts per week: the status page's chart
 _LOOKBACK = max(*cadence.WINDOWS.values(), timedelta(weeks=CHART_WEEKS))
-_NEWEST = 2 * cadence.MAX_INTERVALS + 1  # the usual gaps behind the newest posts' deadlines
+NEWEST = 2 * cadence.MAX_INTERVALS + 1  # the usual gaps behind the newest posts' deadlines
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +86,15 @@ def judged_at(record: ChannelRecord, now: datetime) -> datetime:
     return now
 
 
+def lookback(policy: Policy) -> timedelta:
+    """How far before the moment judged a channel's posts are weighed (besides its ``NEWEST``
+    posts of each kind): the widest window, the chart, the target period, and the quiet rule,
+    which weighs every post up to G = min(inactive_after, dormant_after) older than the newest
+    with the intervals before them (2 × G back covers it)."""
+    quiet_reach = 2 * min(policy.inactive_after, policy.dormant_after)
+    return max(_LOOKBACK, policy.target_period, quiet_reach)
+
+
 def judge(
     settings: ChannelSettings, record: ChannelRecord, posts: Sequence[PostTime], now: datetime
 ) -> ChannelView:
@@ -120,13 +129,13 @@ def judge(
 def retention(policy: Policy) -> Retention:
     """What judging a channel under ``policy`` reads of its posts, so pruning keeps it: the
     windows, the chart and the target period; the quiet rule's reach and the intervals behind it
-    (``cadence.assess``); and what ``snapshot`` reads of every channel (``_NEWEST``)."""
+    (``cadence.assess``); and what ``snapshot`` reads of every channel (``NEWEST``)."""
     return Retention(
         window=max(_LOOKBACK, policy.target_period),
         reach=min(policy.inactive_after, policy.dormant_after),
         intervals=cadence.MAX_INTERVALS,
         kinds=tuple(policy.count_kinds),
-        newest=_NEWEST,
+        newest=NEWEST,
     )
 
 
@@ -147,14 +156,8 @@ def snapshot(
         if faulty in records:
             records[faulty] = fault.over(records[faulty])
     earliest = min((judged_at(r, now) for r in records.values()), default=now)
-    # the quiet rule weighs every post up to G = min(inactive_after, dormant_after) older than
-    # the newest, with the intervals before them: 2 × G back covers it
-    horizons = [
-        max(c.policy.target_period, 2 * min(c.policy.inactive_after, c.policy.dormant_after))
-        for c in channels
-    ]
-    lookback = max([_LOOKBACK, *horizons])
-    posts = store.post_times(wanted, since=earliest - lookback, newest=_NEWEST)
+    since = earliest - max((lookback(c.policy) for c in channels), default=_LOOKBACK)
+    posts = store.post_times(wanted, since=since, newest=NEWEST)
     views = []
     for channel in channels:
         channel_id = ids.get(channel.key)

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
 
 from monitor.api import channel_json
 from monitor.settings import WebSettings
@@ -28,6 +29,7 @@ Snapshot = Callable[[], Awaitable[Sequence[ChannelView]]]
 Check = Callable[[], Awaitable[bool]]
 EventLog = Callable[[int], Awaitable[Sequence[Mapping[str, Any]]]]  # newest events as JSON
 History = Callable[[int], Awaitable[ChannelHistory]]  # one channel's posts, polls and events
+Exposition = Callable[[Callable[[Collector], bytes], CollectorRegistry], bytes]
 NextPolls = Callable[[], Mapping[int, datetime]]  # the scheduler's plan, by channel id
 MAX_EVENTS = 1000
 STATIC = Path(__file__).with_name("static")
@@ -46,11 +48,14 @@ def build_app(
     next_polls: NextPolls | None = None,
     pages: PageOptions | None = None,
     offload: Offload = asyncio.to_thread,
+    exposition: Exposition | None = None,
 ) -> web.Application:
     """The aiohttp application; every dependency is passed in.
 
-    ``offload`` runs the exposition of ``/metrics``; its channel series come from the snapshot
-    that the handler asks for first, so that a scrape shares it with pages and other scrapes.
+    ``offload`` runs the exposition of ``/metrics``. ``exposition`` writes it from the registry
+    and the per-channel lines it keeps (the daemon); without it, the registry alone, whose
+    channel series come from the snapshot the handler asks for first, so that a scrape shares
+    it with pages and other scrapes.
 
     ``protect`` (the web configuration file) adds basic authentication and response headers;
     TLS is the listening socket's business (``monitor.app``). ``pages`` sets the pages' time
@@ -72,8 +77,11 @@ def build_app(
 
     async def metrics(request: web.Request) -> web.Response:
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-        await snapshot()
-        body = await offload(encoder, registry)
+        if exposition is not None:
+            body = await offload(exposition, encoder, registry)
+        else:
+            await snapshot()
+            body = await offload(encoder, registry)
         return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def healthz(_: web.Request) -> web.Response:

@@ -1,0 +1,199 @@
+"""``/metrics`` without judging or rendering what did not change.
+
+The per-channel series make up nearly all of a scrape (3 kB a channel). Each channel's lines
+are rendered once for what they show (``metrics.Shown``) and kept; a scrape joins them under
+the families' headers, and the joined bytes are kept until some judgement changes (the
+judgement's ``version``). The daemon's own instruments are small and rendered at every scrape
+by prometheus_client as usual. Lines are written as prometheus_client writes them (sorted
+labels, escaped values, Go float format), and a test holds the two to the same bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+
+from prometheus_client import generate_latest
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+from monitor.metrics import (
+    CHANNEL_FAMILIES,
+    CHANNEL_LABELS,
+    Shown,
+    build_info,
+    channel_families,
+    channel_rows,
+)
+from monitor.settings import ChannelSettings
+from monitor.views import ChannelView
+
+log = logging.getLogger("channel_monitor.metrics")
+
+Encoder = Callable[[Collector], bytes]
+Current = Callable[[], tuple[int, Sequence[tuple[int, ChannelView]]]]
+Changed = Callable[[int], tuple[int, Sequence[tuple[int, ChannelView]]] | None]
+_EOF = b"# EOF\n"
+_INDEX = {key: i for i, (key, *_) in enumerate(CHANNEL_FAMILIES)}
+
+
+class _Metrics(Collector):
+    """Some ready families, as a collector an encoder can read."""
+
+    def __init__(self, metrics: Sequence[Metric]) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._metrics)
+
+
+def _label_value(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+class _Lines:
+    """How ``encoder`` starts the sample lines of each family: the metric name and the label
+    names (sorted), as it writes them for a probe sample (escaping schemes differ by format)."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.names: list[str] = []
+        self.orders: list[tuple[tuple[int, str], ...]] = []
+        for (*_, extra), family in zip(CHANNEL_FAMILIES, channel_families().values(), strict=True):
+            labels = (*CHANNEL_LABELS, *extra)
+            family.add_metric([""] * len(labels), 0)
+            line = next(
+                line
+                for line in _headers(encoder, [family]).decode().splitlines()
+                if not line.startswith("#")
+            )
+            name, _, rest = line.partition("{")
+            escaped = [pair.partition("=")[0] for pair in rest.rpartition("}")[0].split(",")]
+            self.names.append(name)
+            self.orders.append(
+                tuple((labels.index(label), escaped[at]) for at, label in enumerate(sorted(labels)))
+            )
+        self.signature = (tuple(self.names), tuple(self.orders))
+
+    def render(self, settings: ChannelSettings, shown: Shown) -> tuple[bytes, ...]:
+        """One channel's lines, per family."""
+        chunks: list[list[str]] = [[] for _ in CHANNEL_FAMILIES]
+        for key, values, value in channel_rows(settings, shown):
+            index = _INDEX[key]
+            labels = ",".join(
+                f'{label}="{_label_value(values[at])}"' for at, label in self.orders[index]
+            )
+            number = floatToGoString(value)  # type: ignore[no-untyped-call]
+            chunks[index].append(f"{self.names[index]}{{{labels}}} {number}\n")
+        return tuple("".join(lines).encode() for lines in chunks)
+
+
+class ChannelExposition:
+    """The per-channel part of ``/metrics``, kept between scrapes (thread-safe).
+
+    ``prepare`` renders what changed ahead of the scrape (the daemon calls it every second), so
+    a scrape mostly joins kept lines; formats whose lines are the same share them.
+    """
+
+    def __init__(self, current: Current, changed: Changed | None = None) -> None:
+        self._current = current
+        self._changed = changed
+        self._lock = threading.Lock()
+        self._lines: dict[tuple[object, ...], _Lines] = {}  # by encoder
+        self._rendered: dict[
+            tuple[object, ...], dict[int, tuple[ChannelView, Shown, tuple[bytes, ...]]]
+        ] = {}  # by how lines are written (``_Lines.signature``), by channel
+        self._joined: dict[tuple[object, ...], tuple[int, bytes]] = {}
+        self._prepared = -1
+
+    def render(self, encoder: Encoder, registry: Collector) -> bytes:
+        """The whole exposition: ``registry`` as ``encoder`` writes it, then the channels."""
+        own = encoder(registry)
+        channels = self.channels(encoder)
+        if own.endswith(_EOF):  # OpenMetrics: the end marker stays last
+            return own[: -len(_EOF)] + channels + _EOF
+        return own + channels
+
+    def channels(self, encoder: Encoder) -> bytes:
+        """Build information and every channel's series, as ``encoder`` writes them."""
+        key = _key(encoder)
+        with self._lock:
+            version, judged = self._current()
+            kept = self._joined.get(key)
+            if kept is not None and kept[0] == version:
+                return kept[1]
+            per_channel = self._update(self._lines_for(encoder, key), judged)
+            parts = [_headers(encoder, [build_info()])]
+            for index, family in enumerate(channel_families().values()):
+                parts.append(_headers(encoder, [family]))
+                parts.extend(chunks[index] for chunks in per_channel)
+            body = b"".join(parts)
+            self._joined = {key: (version, body)}  # one kept: a scraper asks in one format
+            return body
+
+    def prepare(self, encoder: Encoder = generate_latest) -> None:
+        """Render the lines of every channel whose judgement changed since the last call."""
+        with self._lock:
+            lines = self._lines_for(encoder, _key(encoder))
+            changed = self._changed(self._prepared) if self._changed is not None else None
+            if changed is None:  # no account of what changed: look at every channel
+                version, judged = self._current()
+                if version == self._prepared:
+                    return
+            else:
+                version, judged = changed
+            self._update(lines, judged)
+            self._prepared = version
+
+    async def keep_prepared(self, every: float = 1.0) -> None:
+        """``prepare`` every ``every`` seconds, off the event loop, until cancelled."""
+        while True:
+            try:
+                await asyncio.to_thread(self.prepare)
+            except Exception:
+                log.exception("could not render the channels' series ahead of a scrape")
+            await asyncio.sleep(every)
+
+    def _lines_for(self, encoder: Encoder, key: tuple[object, ...]) -> _Lines:
+        lines = self._lines.get(key)
+        if lines is None:
+            lines = self._lines[key] = _Lines(encoder)
+        return lines
+
+    def _update(
+        self, lines: _Lines, judged: Sequence[tuple[int, ChannelView]]
+    ) -> list[tuple[bytes, ...]]:
+        """Every channel's lines, rendered again where what they show changed."""
+        rendered = self._rendered.setdefault(lines.signature, {})
+        per_channel: list[tuple[bytes, ...]] = []
+        for channel_id, view in judged:
+            kept = rendered.get(channel_id)
+            if kept is not None and kept[0] is view:
+                per_channel.append(kept[2])
+                continue
+            try:  # one channel's odd data never costs the others their series
+                shown = Shown.of(view)
+                chunks = kept[2] if kept is not None and kept[1] == shown else None
+                chunks = chunks or lines.render(view.settings, shown)
+            except Exception:
+                log.exception("channel %s left out of /metrics", view.handle)
+                continue
+            rendered[channel_id] = (view, shown, chunks)
+            per_channel.append(chunks)
+        return per_channel
+
+
+def _key(encoder: Encoder) -> tuple[object, ...]:
+    """An encoder, as a key: ``choose_encoder`` makes a new one for every request."""
+    return (
+        getattr(encoder, "func", encoder),
+        tuple(sorted(getattr(encoder, "keywords", {}).items())),
+    )
+
+
+def _headers(encoder: Encoder, families: Sequence[Metric]) -> bytes:
+    """``families`` as ``encoder`` writes them alone (for an empty one: its HELP and TYPE)."""
+    text = encoder(_Metrics(families))
+    return text[: -len(_EOF)] if text.endswith(_EOF) else text

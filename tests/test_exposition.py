@@ -1,0 +1,141 @@
+"""``/metrics`` from kept lines (``monitor.exposition``) is byte for byte what prometheus_client
+writes for the same views, in every format a scraper may ask for, and follows changes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.exposition import choose_encoder
+
+from monitor.exposition import ChannelExposition
+from monitor.metrics import ChannelCollector
+from monitor.records import ChannelRecord, PostTime
+from monitor.settings import ChannelSettings, Policy
+from monitor.views import ChannelView, judge
+from tests.conftest import NOW
+
+ACCEPT = [
+    "",
+    "text/plain;version=0.0.4",
+    "application/openmetrics-text;version=1.0.0",
+    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8",
+    "application/openmetrics-text;version=1.0.0;escaping=dots",
+    "application/openmetrics-text;version=1.0.0;escaping=values",
+    "text/plain;version=1.0.0;escaping=allow-utf-8",
+    "application/openmetrics-text;version=0.0.1,text/plain;version=0.0.4;q=0.5",
+]
+TEXT = st.text(alphabet=st.sampled_from('ab"\\\n é€{}=,#'), max_size=8)
+
+
+@st.composite
+def channel_views(draw: st.DrawFn, index: int) -> ChannelView:
+    settings = ChannelSettings(
+        draw(TEXT) + f"org{index}",
+        draw(st.sampled_from(["rss", "mastodon"])),
+        f"https://x{index}.example/{draw(TEXT)}",
+        Policy(target_posts=draw(st.integers(0, 5))),
+        timedelta(hours=1),
+        parked=draw(st.booleans()),
+    )
+    ok = draw(st.sampled_from([True, False, None]))
+    record = ChannelRecord(
+        id=index,
+        organisation=settings.organisation,
+        platform=settings.platform,
+        handle=settings.label,
+        name=draw(st.none() | TEXT),
+        url=draw(st.none() | st.sampled_from(["https://a.example/p?key=1", "http://[x", ""])),
+        followers=draw(st.none() | st.integers(0, 2**53)),
+        last_poll_at=None if ok is None else NOW,
+        last_poll_ok=ok,
+        last_success_at=None if ok is None else NOW - timedelta(hours=draw(st.integers(0, 9))),
+        last_error_reason=None,
+        last_error_detail=None,
+        consecutive_failures=draw(st.integers(0, 3)),
+    )
+    hours = draw(st.lists(st.integers(0, 24 * 200), max_size=12))
+    posts = [PostTime(NOW - timedelta(hours=h, microseconds=7), "post") for h in hours]
+    return judge(settings, record, posts, NOW)
+
+
+def reference(views: Sequence[ChannelView], accept: str) -> bytes:
+    """prometheus_client's own rendering of the same channels."""
+    registry = CollectorRegistry()
+    registry.register(ChannelCollector(lambda: views))
+    encoder, _ = choose_encoder(accept)
+    return encoder(registry)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data(), st.integers(0, 4))
+def test_kept_lines_are_what_prometheus_client_writes(data: st.DataObject, count: int) -> None:
+    views = [data.draw(channel_views(i)) for i in range(count)]
+    exposition = ChannelExposition(lambda: (1, list(enumerate(views))))
+    for accept in ACCEPT:
+        encoder, _ = choose_encoder(accept)
+        assert exposition.render(encoder, CollectorRegistry()) == reference(views, accept), accept
+
+
+def test_the_daemons_own_series_come_first_and_end_of_file_stays_last() -> None:
+    registry = CollectorRegistry()
+    Counter("own_polls", "Polls.", registry=registry).inc()
+    exposition = ChannelExposition(lambda: (1, []))
+    encoder, _ = choose_encoder("application/openmetrics-text;version=1.0.0")
+    body = exposition.render(encoder, registry).decode()
+    assert body.startswith("# HELP own_polls Polls.")
+    assert body.endswith("# EOF\n") and body.count("# EOF") == 1
+    assert "channel_monitor_build_info" in body
+
+
+def test_lines_follow_the_judgement_and_are_kept_while_it_stands() -> None:
+    settings = ChannelSettings("Org", "rss", "https://a.example/rss", Policy(), timedelta(hours=1))
+    record = ChannelRecord(
+        1, "Org", "rss", settings.label, "A", None, 5, NOW, True, NOW, None, None, 0
+    )
+    view = judge(settings, record, [PostTime(NOW - timedelta(days=1), "post")], NOW)
+    current: list[tuple[int, list[tuple[int, ChannelView]]]] = [(1, [(1, view)])]
+    exposition = ChannelExposition(lambda: current[0])
+    encoder, _ = choose_encoder("")
+    first = exposition.render(encoder, CollectorRegistry())
+    assert exposition.render(encoder, CollectorRegistry()) == first
+    assert exposition.channels(encoder) is exposition.channels(encoder)  # kept, not rebuilt
+
+    exposition.prepare()  # rendered ahead; OpenMetrics writes the same sample lines
+    openmetrics, _ = choose_encoder("application/openmetrics-text;version=1.0.0")
+
+    def samples(body: bytes) -> list[bytes]:
+        return [line for line in body.splitlines() if not line.startswith(b"#")]
+
+    assert samples(exposition.channels(openmetrics)) == samples(first)
+
+    polled = replace(view, record=replace(record, followers=6, last_poll_at=NOW + timedelta(1)))
+    current[0] = (2, [(1, polled)])
+    again = exposition.render(encoder, CollectorRegistry())
+    assert again == reference([polled], "")
+    assert b"channel_monitor_followers{" in again and b"} 6.0\n" in again
+
+
+@pytest.mark.parametrize("accept", ["", "application/openmetrics-text;version=1.0.0"])
+def test_a_channel_whose_lines_cannot_be_written_is_left_out_alone(accept: str) -> None:
+    settings = ChannelSettings("Org", "rss", "https://a.example/rss", Policy(), timedelta(hours=1))
+    record = ChannelRecord(
+        1, "Org", "rss", settings.label, "A", None, None, NOW, True, NOW, None, None, 0
+    )
+    good = judge(settings, record, [], NOW)
+    odd = replace(
+        good,
+        record=replace(record, id=2, name=b"bytes"),
+        settings=replace(settings, organisation="Odd"),
+    )  # type: ignore[arg-type]
+    exposition = ChannelExposition(lambda: (1, [(1, good), (2, odd)]))
+    encoder, _ = choose_encoder(accept)
+    body = exposition.render(encoder, CollectorRegistry())
+    assert b'organisation="Org"' in body
+    assert b'organisation="Odd"' not in body
