@@ -328,7 +328,10 @@ class Poller:
         }
         stretched = self.pacing.interval(key, platform, channel.poll_interval)
         if error is None:
-            log.info("polled: %d new posts", new_posts, extra={"fields": fields})
+            # a poll that found nothing new is routine: at thousands of channels, one INFO line
+            # per poll would be most of the log
+            level = logging.INFO if new_posts else logging.DEBUG
+            log.log(level, "polled: %d new posts", new_posts, extra={"fields": fields})
             self._log_note(channel_id, result, finished, fields)
             moved = result.checkpoint.extra.get(MOVED_TO) if result else None
             if moved and moved != context.checkpoint.extra.get(MOVED_TO):

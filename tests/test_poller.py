@@ -466,3 +466,19 @@ def test_a_flaky_not_found_is_believed_after_three_polls_over_a_day() -> None:
     )
     soon = confirm_not_found(flaky, replace(context, failing_since=NOW - timedelta(hours=1)), NOW)
     assert isinstance(soon, Transient)
+
+
+async def test_a_poll_with_new_posts_logs_at_info_an_unchanged_one_at_debug(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def behaviour(c: FakeConnector, _: ChannelRef) -> FetchResult:
+        await c.client.get("https://a.example/rss")
+        return FetchResult(posts=(Post("1", NOW - timedelta(days=1)),), checkpoint=Checkpoint())
+
+    cid = store.sync(["Gemeente A"], [CHANNEL], NOW)[CHANNEL.key]
+    poller, *_ = make(store, behaviour)
+    with caplog.at_level(logging.DEBUG, logger="channel_monitor.poll"):
+        await poller.poll(CHANNEL, cid)  # one new post
+        await poller.poll(CHANNEL, cid)  # the same post again: nothing new
+    levels = [(r.levelno, r.getMessage()) for r in caplog.records if r.msg.startswith("polled")]
+    assert levels == [(logging.INFO, "polled: 1 new posts"), (logging.DEBUG, "polled: 0 new posts")]
