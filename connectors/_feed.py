@@ -24,7 +24,7 @@ import feedparser
 import httpx
 
 from connectors._feed_scan import FEED_ROOTS, NotWellFormed, newest_entries
-from connectors._http import Hop, MiB, open_get, read_body
+from connectors._http import Hop, MiB, open_get, read_body, release
 from connectors.base import MOVED_TO, Checkpoint
 from connectors.errors import (
     ChannelNotFound,
@@ -134,7 +134,7 @@ async def _read_feed(
                 extra=extra,
             )
         finally:
-            await response.aclose()
+            await release(response)
     # The configured URL, not one redirected to, is the base for relative guids: ids stay stable.
     # Off the event loop: feedparser takes about a second per MB (and about 50 µs an entry, so a
     # feed is cut to MAX_FEED_ITEMS entries first), and feeds may be 10 MiB.

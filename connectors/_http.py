@@ -28,6 +28,7 @@ JSON_MAX_BYTES = 10 * MiB  # far above any page the APIs serve (Graph, Mastodon:
 ERROR_MAX_BYTES = 1 * MiB  # an error body beyond this is dropped: its status still counts
 ACCEPT_ENCODING = "gzip, deflate"  # what ``read_body`` unpacks chunk by chunk, and no more
 _PIECE = 64 * 1024  # most bytes unpacked in one step
+_DRAIN = 64 * 1024  # most unread bytes read to keep a connection for the next request
 _INLINE_JSON = 256 * 1024  # smaller bodies are decoded on the loop: a thread costs more
 
 
@@ -60,7 +61,7 @@ async def open_get(
         hop = response.next_request if client.follow_redirects else None
         if hop is None:
             return response, tuple(hops)
-        await response.aclose()
+        await release(response)
         if hop.url.scheme not in ("http", "https"):
             raise Malformed(
                 f"{safe_url(request.url)} redirects to a {hop.url.scheme}: address, not read",
@@ -133,8 +134,26 @@ async def get_capped(
                 raise
             response._content = b""
     finally:
-        await response.aclose()
+        await release(response)
     return response
+
+
+async def release(response: httpx.Response) -> None:
+    """Close a streamed response, reading a short unread rest first (a 304's empty body, a
+    redirect's few bytes) so that its connection goes back to the pool: closed unread, it is
+    dropped, and the next request to the host pays a new TCP (and TLS) handshake. A rest longer
+    than ``_DRAIN`` bytes, or one that fails, is not worth waiting for: the connection goes."""
+    try:
+        if not response.is_stream_consumed and not response.is_closed:
+            drained = 0
+            async for chunk in response.aiter_raw():
+                drained += len(chunk)
+                if drained > _DRAIN:
+                    break
+    except httpx.HTTPError:
+        pass  # the connection is closed with the response
+    finally:
+        await response.aclose()
 
 
 async def decode_json(response: httpx.Response) -> Any:
