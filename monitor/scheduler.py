@@ -142,10 +142,10 @@ class PollScheduler:
         while not self.draining:
             self._check_clock()
             now = self._monotonic()
-            for channel_id in self._timetable.take_due(now, self._in_flight):
+            for channel_id in self._timetable.take_due(now):
                 task = asyncio.create_task(self._run(channel_id), name=f"poll-{channel_id}")
                 self._in_flight[channel_id] = task
-            due = self._timetable.next_due(self._in_flight)
+            due = self._timetable.next_due()
             timeout = CLOCK_CHECK if due is None else min(CLOCK_CHECK, max(0.0, due - now))
             self._wake.clear()
             with contextlib.suppress(TimeoutError):

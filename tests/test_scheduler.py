@@ -243,7 +243,7 @@ def test_the_watchdog_counts_a_due_poll_that_does_not_finish() -> None:
     hour = timedelta(hours=1)
     table.plan({1: hour, 2: hour}, {}, wall=NOW, now=0.0, spread=timedelta(0))
     limit = 3 * 3600
-    assert table.take_due(0.0, busy=()) == [1, 2]
+    assert table.take_due(0.0) == [1, 2]
     table.finished(1, 10.0, 3600)
     # channel 2's poll runs (or was never started) and does not finish
     assert table.stalled(limit) is None
@@ -275,11 +275,11 @@ def test_the_plan_keeps_rhythm_and_treats_future_times_as_unknown() -> None:
         now=100.0,
         spread=timedelta(seconds=40),
     )
-    assert table.next_due(busy={2, 3, 4}) == 100.0 + 40 * 60  # rhythm kept: 40 minutes on
-    assert table.take_due(100.0 + 30, busy=()) == [2, 3, 4]  # spread over 30 s (index / 4)
+    assert table.take_due(100.0 + 30) == [2, 3, 4]  # spread over 30 s (index / 4)
+    assert table.next_due() == 100.0 + 40 * 60  # rhythm kept: 40 minutes on
     # a wait read off a wall clock that stepped is capped at 5 × the interval (or 2 days)
     table.finished(1, 200.0, 30 * 86400)
-    assert table.next_due(busy={2, 3, 4}) == 200.0 + 2 * 86400
+    assert table.next_due() == 200.0 + 2 * 86400
 
 
 async def test_healthz_fails_with_the_reason_when_a_due_poll_hangs() -> None:
