@@ -145,6 +145,7 @@ async def open_runtime(
         p: build_client(
             timeout=settings.platforms[p].timeout.total_seconds(),
             transport=transport() if transport else None,
+            connections=settings.monitor.max_in_flight,
         )
         for p in used
     }
@@ -160,6 +161,7 @@ async def open_runtime(
         redactor=Redactor(settings.secrets, settings.secret_params),
         concurrency={p: settings.platforms[p].concurrency for p in used},
         poll_timeout=settings.monitor.poll_timeout,
+        max_in_flight=settings.monitor.max_in_flight,
         pacing=Pacing(
             {p: s.slow_down_at for p, s in settings.platforms.items()}, apps=apps, tokens=tokens
         ),
