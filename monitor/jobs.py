@@ -198,6 +198,7 @@ class Poller:
         self._clock = clock
         self.pacing = pacing or Pacing({})
         self.limits = PollLimits(concurrency, max_in_flight=max_in_flight, apps=self.pacing.apps)
+        self.active: set[int] = set()  # channels whose poll holds its slots (reads or stores)
         self._writer = PollWriter(store, db)
         self._contexts: dict[int, PollContext] = {}  # read once, then kept up to date here
         self.store_faults: Mapping[int, StoreFault] = {}  # polls the store refused, by channel
@@ -211,10 +212,15 @@ class Poller:
         (``PollLimits``): one waiting on a busy host holds none of the daemon's slots.
         """
         async with self.limits.slot(channel.platform, channel.handle):
-            paused = self.pacing.paused_for(channel.platform, channel.handle, self._clock())
-            if paused is not None:
-                return PollReport(ok=False, deferred_until=paused)
-            return await self._poll(channel, channel_id, gate_key(channel.platform, channel.handle))
+            self.active.add(channel_id)
+            try:
+                paused = self.pacing.paused_for(channel.platform, channel.handle, self._clock())
+                if paused is not None:
+                    return PollReport(ok=False, deferred_until=paused)
+                key = gate_key(channel.platform, channel.handle)
+                return await self._poll(channel, channel_id, key)
+            finally:
+                self.active.discard(channel_id)
 
     async def _poll(self, channel: ChannelSettings, channel_id: int, key: str) -> PollReport:
         platform = channel.platform
