@@ -100,7 +100,7 @@ class Runtime:
     async def poll_all(
         self, done: Callable[[ChannelSettings, PollReport], None] | None = None
     ) -> list[PollReport]:
-        """Poll every channel once, now (per-platform limits still apply); ``done`` is told of
+        """Poll every channel once, now (the poll limits still apply); ``done`` is told of
         each poll as it finishes (a progress bar).
 
         Parked channels are polled too: their name and metadata stay current, and a parked
