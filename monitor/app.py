@@ -113,7 +113,7 @@ class Runtime:
     async def poll_all(
         self, done: Callable[[ChannelSettings, PollReport], None] | None = None
     ) -> list[PollReport]:
-        """Poll every channel once, now (per-platform limits still apply); ``done`` is told of
+        """Poll every channel once, now (the poll limits still apply); ``done`` is told of
         each poll as it finishes (a progress bar).
 
         Parked channels are polled too: their name and metadata stay current, and a parked
@@ -158,6 +158,7 @@ async def open_runtime(
         p: build_client(
             timeout=settings.platforms[p].timeout.total_seconds(),
             transport=transport() if transport else None,
+            connections=settings.monitor.max_in_flight,
         )
         for p in used
     }
@@ -173,6 +174,7 @@ async def open_runtime(
         redactor=Redactor(settings.secrets, settings.secret_params),
         concurrency={p: settings.platforms[p].concurrency for p in used},
         poll_timeout=settings.monitor.poll_timeout,
+        max_in_flight=settings.monitor.max_in_flight,
         pacing=Pacing(
             {p: s.slow_down_at for p, s in settings.platforms.items()}, apps=apps, tokens=tokens
         ),

@@ -115,22 +115,27 @@ class _DeadlineStream(httpx.AsyncByteStream):
 
 
 def build_client(
-    *, timeout: float = 30.0, transport: httpx.AsyncBaseTransport | None = None
+    *,
+    timeout: float = 30.0,
+    transport: httpx.AsyncBaseTransport | None = None,
+    connections: int = 64,
 ) -> httpx.AsyncClient:
     """The shared client: timeouts, redirects, gzip, a polite User-Agent, metered.
 
-    ``timeout`` bounds each wait (connecting at most 10 s) and each request as a whole.
+    ``timeout`` bounds each wait (connecting at most 10 s) and each request as a whole. The
+    pool holds ``connections`` (the daemon's ``max_in_flight``): a poll never waits for one.
 
     Tests pass ``httpx.MockTransport``. httpx's own transport is used otherwise: with
     ``sniffio`` installed it measured the same CPU per poll as aiohttp's pool under httpx
     (``httpx-aiohttp``) in benchmarks/poll_cost.py, so the extra dependency buys nothing here.
     """
-    inner = transport or httpx.AsyncHTTPTransport(retries=0)
+    # the pool is the transport's: httpx reads ``limits`` only for a transport it builds itself
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=32)
+    inner = transport or httpx.AsyncHTTPTransport(retries=0, limits=limits)
     return httpx.AsyncClient(
         transport=MeteredTransport(DeadlineTransport(inner, timeout)),
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         follow_redirects=True,
         max_redirects=5,
         headers={"User-Agent": USER_AGENT},
-        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
     )

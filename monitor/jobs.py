@@ -7,7 +7,6 @@ requests; connectors stay pure adapters.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import random
@@ -17,15 +16,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
-from typing import Any, Protocol
+from typing import Protocol
 
-import httpx
 import sqlalchemy as sa
 
 from connectors.base import MOVED_TO, ChannelRef, Connector, FetchResult, Post, unique_posts
 from connectors.errors import ChannelNotFound, ConnectorError, Malformed, RateLimited, Transient
 from monitor import cadence
 from monitor.http_client import RequestTally, current_tally
+from monitor.limits import MAX_IN_FLIGHT, PollLimits
 from monitor.metrics import Instruments
 from monitor.pacing import Pacing, gate_key
 from monitor.records import STORAGE_REASON, DbCall, PollContext, PollOutcome, StoreFault
@@ -53,10 +52,6 @@ NOTE_EVERY = timedelta(days=1)  # a profile read only in part is logged at most 
 # row over this long: YouTube's feed outages have healed within hours (RSS-Bridge #2113)
 NOT_FOUND_POLLS = 3
 NOT_FOUND_AFTER = timedelta(hours=24)
-# feeds come from any number of hosts, each with its own limits and failures: one host gets at
-# most this many of the platform's slots, so that a slow one cannot take them all (YouTube's
-# feeds all come from one host: there the platform's limit is the host's)
-PER_HOST = {"rss": 2}
 
 
 def utcnow() -> datetime:
@@ -178,15 +173,6 @@ def advance(context: PollContext, outcome: PollOutcome) -> PollContext:
     )
 
 
-def _host(url: str) -> str | None:
-    """``host:port`` of a feed URL (None when httpx cannot read it: the poll says why)."""
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL:
-        return None
-    return f"{parsed.host}:{parsed.port or ''}"
-
-
 class PollWatcher(Protocol):
     """Told of what polls left in the store: the judgement that keeps itself current."""
 
@@ -196,7 +182,7 @@ class PollWatcher(Protocol):
 
 
 class Poller:
-    """Polls channels with one connector per platform and a concurrency limit per platform."""
+    """Polls channels with one connector per platform, within the limits of ``PollLimits``."""
 
     def __init__(
         self,
@@ -210,17 +196,18 @@ class Poller:
         poll_timeout: timedelta,
         pacing: Pacing | None = None,
         clock: Clock = utcnow,
+        max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
         self._connectors = connectors
         self._store = store
         self._db = db
         self._instruments = instruments
         self._redact = redactor
-        self._limits = {p: asyncio.Semaphore(n) for p, n in concurrency.items()}
-        self._hosts: dict[tuple[str, str], asyncio.Semaphore] = {}
         self._timeout = poll_timeout.total_seconds()
         self._clock = clock
         self.pacing = pacing or Pacing({})
+        self.limits = PollLimits(concurrency, max_in_flight=max_in_flight, apps=self.pacing.apps)
+        self.active: set[int] = set()  # channels whose poll holds its slots (reads or stores)
         self._writer = PollWriter(store, db)
         self._contexts: dict[int, PollContext] = {}  # read once, then kept up to date here
         self.store_faults: Mapping[int, StoreFault] = {}  # polls the store refused, by channel
@@ -231,24 +218,19 @@ class Poller:
     async def poll(self, channel: ChannelSettings, channel_id: int) -> PollReport:
         """Poll one channel once and record the outcome; never raises a connector error.
 
-        A poll waits for its host first (where the platform has a limit per host), then for a
-        platform slot: one waiting on a busy host holds none of the platform's slots.
+        A poll waits for its host, server or app first, then for one of the daemon's slots
+        (``PollLimits``): one waiting on a busy host holds none of the daemon's slots.
         """
-        async with (
-            self._host_limit(channel),
-            self._limits.setdefault(channel.platform, asyncio.Semaphore(4)),
-        ):
-            paused = self.pacing.paused_for(channel.platform, channel.handle, self._clock())
-            if paused is not None:
-                return PollReport(ok=False, deferred_until=paused)
-            return await self._poll(channel, channel_id, gate_key(channel.platform, channel.handle))
-
-    def _host_limit(self, channel: ChannelSettings) -> contextlib.AbstractAsyncContextManager[Any]:
-        limit = PER_HOST.get(channel.platform)
-        host = _host(channel.handle) if limit else None
-        if limit is None or host is None:
-            return contextlib.nullcontext()
-        return self._hosts.setdefault((channel.platform, host), asyncio.Semaphore(limit))
+        async with self.limits.slot(channel.platform, channel.handle):
+            self.active.add(channel_id)
+            try:
+                paused = self.pacing.paused_for(channel.platform, channel.handle, self._clock())
+                if paused is not None:
+                    return PollReport(ok=False, deferred_until=paused)
+                key = gate_key(channel.platform, channel.handle)
+                return await self._poll(channel, channel_id, key)
+            finally:
+                self.active.discard(channel_id)
 
     async def _poll(self, channel: ChannelSettings, channel_id: int, key: str) -> PollReport:
         platform = channel.platform

@@ -120,6 +120,11 @@ class Pacing:
         self._gates: dict[str, _Gate] = {}
         self._objects: dict[tuple[str, str], str] = {}  # (platform, handle) → its object's gate
 
+    @property
+    def apps(self) -> Mapping[str, str]:
+        """Which app each platform's polls are counted on (``shared_credentials``)."""
+        return self._apps
+
     def gates(self, platform: str, handle: str) -> list[str]:
         """Every gate a channel's poll waits for."""
         keys = [

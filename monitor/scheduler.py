@@ -142,10 +142,10 @@ class PollScheduler:
         while not self.draining:
             self._check_clock()
             now = self._monotonic()
-            for channel_id in self._timetable.take_due(now, self._in_flight):
+            for channel_id in self._timetable.take_due(now):
                 task = asyncio.create_task(self._run(channel_id), name=f"poll-{channel_id}")
                 self._in_flight[channel_id] = task
-            due = self._timetable.next_due(self._in_flight)
+            due = self._timetable.next_due()
             timeout = CLOCK_CHECK if due is None else min(CLOCK_CHECK, max(0.0, due - now))
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
@@ -203,19 +203,38 @@ class PollScheduler:
         return channel.poll_interval.total_seconds() + jitter, True
 
     async def shutdown(self, grace: float) -> None:
-        """Stop scheduling, give polls in flight ``grace`` seconds, then cancel the rest."""
+        """Stop scheduling and end the polls in flight: those still waiting for a slot are
+        abandoned at once, those running get ``grace`` seconds to finish, then are abandoned
+        too. One line says how many finished and how many were abandoned. An abandoned poll
+        leaves nothing half-written (a poll is stored whole or not at all) and is polled again
+        at the next start."""
         self.draining = True
         self._wake.set()
         if self._scheduler.running:
             self._scheduler.pause()
         if self._loop is not None:
             await asyncio.gather(self._loop, return_exceptions=True)
-        pending = {t for t in self._in_flight.values() if not t.done()}
-        if pending:
-            _, still = await asyncio.wait(pending, timeout=grace)
-            for task in still:
+        pending = {i: task for i, task in self._in_flight.items() if not task.done()}
+        waiting = [task for i, task in pending.items() if i not in self._poller.active]
+        running = [task for i, task in pending.items() if i in self._poller.active]
+        for task in waiting:  # no poll starts once stopping: each would only be cut short
+            task.cancel()
+        late: set[asyncio.Task[None]] = set()
+        if running:
+            _, late = await asyncio.wait(running, timeout=grace)
+            for task in late:
                 task.cancel()
-            if still:
-                await asyncio.wait(still, timeout=1)
+        if waiting or late:
+            await asyncio.wait([*waiting, *late], timeout=1)
+        finished = sum(1 for task in running if task.done() and not task.cancelled())
+        log.info(
+            "stopped polling: %d polls in flight finished, %d abandoned (%d waiting for a slot, "
+            "%d still running after %g s); the abandoned are polled again at the next start",
+            finished,
+            len(pending) - finished,
+            len(waiting),
+            len(running) - finished,
+            grace,
+        )
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)

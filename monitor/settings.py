@@ -102,6 +102,10 @@ class ChannelSettings:
         return (self.organisation, self.platform, self.label)
 
 
+DEFAULT_CONCURRENCY: dict[str, int] = {"rss": 2}
+"""A platform's ``concurrency`` where not 4: polls at once per feed host (``monitor.limits``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class PlatformSettings:
     """A ``[platforms.X]`` section; ``options`` is what the connector sees."""
@@ -123,6 +127,7 @@ class MonitorSettings:
     poll_interval: timedelta = timedelta(hours=6)
     jitter: timedelta = timedelta(minutes=15)
     poll_timeout: timedelta = timedelta(minutes=2)
+    max_in_flight: int = 64  # polls at once in all (each platform's pool holds as many)
     log_level: str = "info"
     log_format: str = "text"  # or "json"
     timezone: str = "Europe/Amsterdam"  # an IANA name: the time zone of the pages' times

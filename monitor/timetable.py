@@ -9,8 +9,10 @@ counts as now. ``monitor.scheduler`` drives the timetable on the event loop.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -45,13 +47,23 @@ class PollingStatus:
 class _Slot:
     interval: float
     due: float  # monotonic: when the next poll is due; stays put while the poll runs
+    turn: int  # which of the queue's entries for this channel is current
 
 
 class Timetable:
-    """Every scheduled channel's next poll, and the time the newest poll finished."""
+    """Every scheduled channel's next poll, the polls running, and when the newest finished.
+
+    The channels waiting for their poll sit in a heap by due time, so taking the due ones and
+    finding the next due time cost O(log n) a poll, however many channels there are. An entry
+    is current while its channel's slot still has its ``turn`` and the channel is not running;
+    older entries are dropped as they come to the top (or all at once when they pile up).
+    """
 
     def __init__(self) -> None:
         self._slots: dict[int, _Slot] = {}
+        self._queue: list[tuple[float, int, int]] = []  # (due, turn, channel id), a heap
+        self._running: set[int] = set()  # taken and not finished, planned or not
+        self._turns = itertools.count()
         self.last_finished: float | None = None  # or when polling began
         self.stall_after = STALL_FLOOR
 
@@ -70,9 +82,10 @@ class Timetable:
     ) -> None:
         """Plan every channel's first poll: one polled recently keeps its rhythm; the others are
         due now, spread over ``spread``. A last poll stored in the future (written while the
-        clock ran ahead) says nothing about when it was made: that channel is due now too."""
+        clock ran ahead) says nothing about when it was made: that channel is due now too. A
+        channel whose poll is still running is taken again only after it has finished."""
         count = max(1, len(intervals))
-        self._slots = {}
+        self._slots, self._queue = {}, []
         for index, (channel_id, interval) in enumerate(intervals.items()):
             seconds = interval.total_seconds()
             last = last_polls.get(channel_id)
@@ -81,47 +94,73 @@ class Timetable:
                 due = now + seconds - since
             else:
                 due = now + spread.total_seconds() * index / count
-            self._slots[channel_id] = _Slot(seconds, due)
+            slot = self._slots[channel_id] = _Slot(seconds, due, next(self._turns))
+            self._queue.append((due, slot.turn, channel_id))  # not current while it runs
+        heapq.heapify(self._queue)
         self.last_finished = now
         self.stall_after = stall_after(intervals.values())
 
     def clear(self) -> None:
-        self._slots = {}
+        """Plan nothing; the polls running still end with ``finished``."""
+        self._slots, self._queue = {}, []
 
     def due(self) -> dict[int, float]:
         """Each scheduled channel's next due time (monotonic; past while its poll runs)."""
         return {channel_id: slot.due for channel_id, slot in self._slots.items()}
 
-    def take_due(self, now: float, busy: Collection[int]) -> list[int]:
-        """The channels due by ``now`` whose poll is not already running."""
-        return [i for i, slot in self._slots.items() if slot.due <= now and i not in busy]
+    def take_due(self, now: float) -> list[int]:
+        """The channels due by ``now`` whose poll is not running, soonest due first; each runs
+        from now until ``finished``."""
+        taken = []
+        while self._queue and self._queue[0][0] <= now:
+            entry = heapq.heappop(self._queue)
+            if self._current(entry):
+                self._running.add(entry[2])
+                taken.append(entry[2])
+        return taken
 
-    def next_due(self, busy: Collection[int]) -> float | None:
+    def next_due(self) -> float | None:
         """When the next poll that is not running falls due (None: nothing planned)."""
-        return min((s.due for i, s in self._slots.items() if i not in busy), default=None)
+        while self._queue and not self._current(self._queue[0]):
+            heapq.heappop(self._queue)
+        return self._queue[0][0] if self._queue else None
 
     def finished(self, channel_id: int, now: float, wait: float, *, polled: bool = True) -> None:
         """A poll has ended (``polled``) or was put off; the next is due ``wait`` seconds on."""
         if polled:
             self.last_finished = now
+        self._running.discard(channel_id)
         slot = self._slots.get(channel_id)
         if slot is None:  # unscheduled meanwhile
             return
         longest = max(LONGEST_WAIT.total_seconds(), 5 * slot.interval)
         slot.due = now + (min(max(0.0, wait), longest) if math.isfinite(wait) else slot.interval)
+        slot.turn = next(self._turns)
+        heapq.heappush(self._queue, (slot.due, slot.turn, channel_id))
+        if len(self._queue) > 2 * len(self._slots) + 64:  # finished without being taken, often
+            self._queue = [entry for entry in self._queue if self._current(entry)]
+            heapq.heapify(self._queue)
 
     def stalled(self, now: float) -> str | None:
         """Why polling counts as stalled, or None: some poll due is still unfinished (not started,
         or running) ``stall_after`` past its due time."""
-        late = [now - s.due for s in self._slots.values() if s.due <= now]
         limit = self.stall_after.total_seconds()
-        if not late or max(late) <= limit:
+        oldest = [self._slots[i].due for i in self._running if i in self._slots]
+        if (waiting := self.next_due()) is not None:
+            oldest.append(waiting)
+        if not oldest or now - min(oldest) <= limit:
             return None
+        late = [now - s.due for s in self._slots.values() if s.due <= now]
         overdue = sum(1 for seconds in late if seconds > limit)
         return (
             f"polling stalled: {overdue} poll(s) due more than {limit:.0f} s ago have not "
             f"finished (the oldest is {max(late):.0f} s overdue)"
         )
+
+    def _current(self, entry: tuple[float, int, int]) -> bool:
+        _, turn, channel_id = entry
+        slot = self._slots.get(channel_id)
+        return slot is not None and slot.turn == turn and channel_id not in self._running
 
 
 class ClockWatch:

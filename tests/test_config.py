@@ -312,8 +312,11 @@ def test_minimal_config_gets_every_default(tmp_path: Path) -> None:
         "linkedin": "202603",
     }
     for platform in settings.platforms.values():
-        assert (platform.concurrency, platform.timeout) == (4, timedelta(seconds=30))
+        # a feed host is read two feeds at a time; the APIs' limit is per token, app or server
+        concurrency = 2 if platform.name == "rss" else 4
+        assert (platform.concurrency, platform.timeout) == (concurrency, timedelta(seconds=30))
         assert platform.options.page_limit == 5
+    assert settings.monitor.max_in_flight == 64
 
 
 # --- all problems at once ---------------------------------------------------------------------
@@ -419,10 +422,12 @@ def test_monitor_values(tmp_path: Path) -> None:
         poll_interval = "1h30m"
         jitter = "0s"
         poll_timeout = "45s"
+        max_in_flight = 200
         log_level = "DEBUG"
         log_format = "json"
         """,
     )
+    assert settings.monitor.max_in_flight == 200
     assert settings.monitor.poll_interval == timedelta(hours=1, minutes=30)
     assert settings.monitor.jitter == timedelta()
     assert settings.monitor.poll_timeout == timedelta(seconds=45)
@@ -437,6 +442,7 @@ def test_monitor_mistakes(tmp_path: Path) -> None:
         poll_interval = "0s"
         jitter = "-1m"
         poll_timeout = 120
+        max_in_flight = 0
         log_level = "verbose"
         log_format = "yaml"
         listen = 9184
@@ -448,6 +454,7 @@ def test_monitor_mistakes(tmp_path: Path) -> None:
         "monitor.jitter": "not a duration: '-1m'; use a whole number and a unit (s, m, h, d, w), "
         "such as 90s, 15m, 6h, 14d or 1h30m",
         "monitor.poll_timeout": 'durations are strings such as "6h" or "14d"',
+        "monitor.max_in_flight": "must be from 1 to 1024",
         "monitor.log_level": "must be one of debug, info, warning, error",
         "monitor.log_format": "must be one of text, json",
         "monitor.listen": "must be a string",

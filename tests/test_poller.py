@@ -192,7 +192,7 @@ async def test_a_hanging_poll_times_out_as_transient(store: Store) -> None:
     assert "longer than" in str(report.error)
 
 
-async def test_concurrency_per_platform_is_limited(store: Store) -> None:
+async def test_feeds_of_one_host_are_read_concurrency_at_a_time(store: Store) -> None:
     running = 0
     peak = 0
     release = asyncio.Event()

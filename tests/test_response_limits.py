@@ -305,13 +305,13 @@ async def test_feeds_of_one_slow_host_leave_slots_for_other_hosts(store: Store) 
         db=db,
         instruments=Instruments(CollectorRegistry(), ["rss"]),
         redactor=Redactor([]),
-        concurrency={"rss": 4},
+        concurrency={"rss": 2},  # polls at once per feed host: the default
         poll_timeout=timedelta(seconds=30),
         clock=lambda: NOW,
     )
     polls = [asyncio.create_task(poller.poll(c, ids[c.key])) for c in channels]
     try:
-        async with asyncio.timeout(10):  # before: four slow feeds held all four slots
+        async with asyncio.timeout(10):  # before: four slow feeds held all four rss slots
             report = await polls[-1]
         assert report.ok
         assert most == {"slow.example": 2, "fast.example": 1}

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -31,14 +32,18 @@ class SlowPoller:
         self.release = asyncio.Event()
         self.finished = 0
         self.cancelled = 0
+        self.active: set[int] = set()  # holding their slots, as Poller.active
 
     async def poll(self, channel: ChannelSettings, channel_id: int) -> PollReport:
+        self.active.add(channel_id)
         self.started.set()
         try:
             await self.release.wait()
         except asyncio.CancelledError:
             self.cancelled += 1
             raise
+        finally:
+            self.active.discard(channel_id)
         self.finished += 1
         return PollReport(ok=True)
 
@@ -74,6 +79,62 @@ async def test_a_poll_that_outlasts_the_grace_is_cancelled() -> None:
     await asyncio.wait_for(poller.started.wait(), 10)
     await asyncio.wait_for(scheduler.shutdown(grace=0.05), 10)
     assert (poller.finished, poller.cancelled) == (0, 1)
+
+
+class GatedPoller:
+    """Channel 1 reads until released, 2 waits for a slot that never frees, 3 never answers."""
+
+    def __init__(self) -> None:
+        self.active: set[int] = set()
+        self.waiting: set[int] = set()
+        self.release = asyncio.Event()
+        self.outcome: dict[int, str] = {}
+
+    async def poll(self, channel: ChannelSettings, channel_id: int) -> PollReport:
+        try:
+            if channel_id == 2:
+                self.waiting.add(channel_id)
+                await asyncio.Event().wait()  # a busy host: the slot never comes
+            self.active.add(channel_id)
+            await (self.release.wait() if channel_id == 1 else asyncio.Event().wait())
+        except asyncio.CancelledError:
+            self.outcome[channel_id] = "cancelled"
+            raise
+        finally:
+            self.active.discard(channel_id)
+        self.outcome[channel_id] = "finished"
+        return PollReport(ok=True)
+
+
+async def test_a_stop_abandons_waiting_polls_at_once_and_says_how_many_finished(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    poller = GatedPoller()
+    scheduler = PollScheduler(
+        poller,  # type: ignore[arg-type]
+        every(timedelta(hours=1), 1, 2, 3),
+        jitter=timedelta(0),
+        clock=utcnow,
+    )
+    scheduler.start()
+    await until(lambda: poller.active == {1, 3} and poller.waiting == {2}, "three polls")
+    caplog.set_level(logging.INFO, logger="channel_monitor.scheduler")
+    began = time.monotonic()
+    stopping = asyncio.create_task(scheduler.shutdown(grace=2))
+    # the poll waiting for its slot is abandoned at once, not after the grace
+    await until(lambda: poller.outcome.get(2) == "cancelled", "the waiting poll to be abandoned")
+    assert time.monotonic() - began < 1
+    assert 1 not in poller.outcome and not stopping.done()
+    poller.release.set()  # the running poll finishes within the grace
+    await asyncio.wait_for(stopping, 10)
+    assert 2 <= time.monotonic() - began < 4  # channel 3 had its grace, then was cut short
+    assert poller.outcome == {1: "finished", 2: "cancelled", 3: "cancelled"}
+    said = [r.getMessage() for r in caplog.records if "stopped polling" in r.getMessage()]
+    assert said == [
+        "stopped polling: 1 polls in flight finished, 2 abandoned (1 waiting for a slot, "
+        "1 still running after 2 s); the abandoned are polled again at the next start"
+    ]
+    assert not any(r.exc_info for r in caplog.records)
 
 
 # --- clock steps, stored times in the future, the watchdog -----------------------------------
@@ -115,6 +176,7 @@ class CountingPoller:
 
     def __init__(self) -> None:
         self.polls = 0
+        self.active: set[int] = set()
 
     async def poll(self, channel: ChannelSettings, channel_id: int) -> PollReport:
         self.polls += 1
@@ -126,8 +188,10 @@ class HangingPoller:
 
     def __init__(self) -> None:
         self.started = asyncio.Event()
+        self.active: set[int] = set()
 
     async def poll(self, channel: ChannelSettings, channel_id: int) -> PollReport:
+        self.active.add(channel_id)
         self.started.set()
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
@@ -243,7 +307,7 @@ def test_the_watchdog_counts_a_due_poll_that_does_not_finish() -> None:
     hour = timedelta(hours=1)
     table.plan({1: hour, 2: hour}, {}, wall=NOW, now=0.0, spread=timedelta(0))
     limit = 3 * 3600
-    assert table.take_due(0.0, busy=()) == [1, 2]
+    assert table.take_due(0.0) == [1, 2]
     table.finished(1, 10.0, 3600)
     # channel 2's poll runs (or was never started) and does not finish
     assert table.stalled(limit) is None
@@ -275,11 +339,11 @@ def test_the_plan_keeps_rhythm_and_treats_future_times_as_unknown() -> None:
         now=100.0,
         spread=timedelta(seconds=40),
     )
-    assert table.next_due(busy={2, 3, 4}) == 100.0 + 40 * 60  # rhythm kept: 40 minutes on
-    assert table.take_due(100.0 + 30, busy=()) == [2, 3, 4]  # spread over 30 s (index / 4)
+    assert table.take_due(100.0 + 30) == [2, 3, 4]  # spread over 30 s (index / 4)
+    assert table.next_due() == 100.0 + 40 * 60  # rhythm kept: 40 minutes on
     # a wait read off a wall clock that stepped is capped at 5 × the interval (or 2 days)
     table.finished(1, 200.0, 30 * 86400)
-    assert table.next_due(busy={2, 3, 4}) == 200.0 + 2 * 86400
+    assert table.next_due() == 200.0 + 2 * 86400
 
 
 async def test_healthz_fails_with_the_reason_when_a_due_poll_hangs() -> None:

@@ -40,6 +40,7 @@ from monitor.config.values import (
 )
 from monitor.config.web import _web_settings
 from monitor.settings import (
+    DEFAULT_CONCURRENCY,
     PLATFORMS,
     ChannelSettings,
     MonitorSettings,
@@ -72,6 +73,7 @@ _MONITOR_KEYS: dict[str, Callable[[object], object]] = {
     "poll_interval": _duration,
     "jitter": lambda value: _duration(value, zero_ok=True),
     "poll_timeout": _duration,
+    "max_in_flight": _whole(1, 1024),
     "log_level": _choice("debug", "info", "warning", "error"),
     "log_format": _choice("text", "json"),
     "timezone": _timezone,
@@ -301,7 +303,7 @@ class _Loader(_LoadState):
         return PlatformSettings(
             name=name,
             options=options,
-            concurrency=4 if concurrency is None else concurrency,
+            concurrency=DEFAULT_CONCURRENCY.get(name, 4) if concurrency is None else concurrency,
             timeout=timeout or timedelta(seconds=30),
             slow_down_at=0.8 if slow_down_at is None else slow_down_at,
         )

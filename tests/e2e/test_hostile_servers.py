@@ -127,7 +127,7 @@ async def test_trickling_feeds_are_cut_off_and_leave_slots_for_other_hosts(
     path = config(
         tmp_path,
         'poll_interval = "1s"\npoll_timeout = "30s"',
-        '[platforms.rss]\ntimeout = "1s"',  # concurrency: the default 4
+        '[platforms.rss]\ntimeout = "1s"',  # concurrency: the default 2 per host
         {**trickling, "Gemeente Gezond": f'rss = "{good}/gezond/rss"'},
     )
     daemon = Daemon(path).start()
@@ -150,7 +150,7 @@ async def test_trickling_feeds_are_cut_off_and_leave_slots_for_other_hosts(
             20,
             "the healthy feed to be polled six times",
         )
-        assert hostile.most_in_flight["trickle"] == 2  # of the platform's 4 slots
+        assert hostile.most_in_flight["trickle"] == 2  # the host's limit
         assert "Traceback" not in daemon.log
     finally:
         code = daemon.stop()

@@ -1,0 +1,77 @@
+"""How many polls run at once: per what a platform meters, and in all.
+
+A platform's ``concurrency`` limits the polls that share what its quota is counted on: a feed's
+host (``rss``: websites meter each on their own), a Mastodon server (each meters its own API), and
+for the other APIs the app or token (Facebook and Instagram share one when configured with the
+same token or app; LinkedIn's app; YouTube's and Bluesky's one API host). ``max_in_flight`` caps
+every poll together, to protect the daemon itself. A poll takes its narrow slot first, then a
+global one: a poll waiting for a busy host or server holds no global slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+
+import httpx
+
+from monitor.pacing import gate_key
+from monitor.settings import DEFAULT_CONCURRENCY
+
+PER_HOST = frozenset({"rss"})
+"""Platforms whose channels are feeds on any number of hosts: limited per host (and port)."""
+PER_SERVER = frozenset({"mastodon"})
+MAX_IN_FLIGHT = 64
+"""Polls at once in all, by default (``[monitor] max_in_flight``)."""
+
+
+def _host(url: str) -> str | None:
+    """``host:port`` of a feed URL (None when httpx cannot read it: the poll says why)."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return None
+    return f"{parsed.host}:{parsed.port or ''}"
+
+
+class PollLimits:
+    """One semaphore per host, server or app, and one for every poll of the daemon."""
+
+    def __init__(
+        self,
+        concurrency: Mapping[str, int],
+        *,
+        max_in_flight: int,
+        apps: Mapping[str, str] | None = None,
+    ) -> None:
+        self._concurrency = dict(concurrency)
+        self._apps = dict(apps or {})  # platform → the app it shares (``shared_credentials``)
+        self._narrow: dict[str, asyncio.Semaphore] = {}
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self.max_in_flight = max_in_flight
+
+    def key(self, platform: str, handle: str) -> str:
+        """What a channel's narrow limit covers: its host, its server or its app."""
+        if platform in PER_HOST and (host := _host(handle)) is not None:
+            return f"{platform}:{host}"
+        if platform in PER_SERVER:
+            return gate_key(platform, handle)
+        return f"app:{self._apps.get(platform, platform)}"
+
+    def _size(self, platform: str) -> int:
+        """A shared app's limit is the smallest its platforms allow."""
+        group = self._apps.get(platform)
+        members = [p for p, g in self._apps.items() if g == group] if group else [platform]
+        sizes = [self._concurrency[p] for p in members if p in self._concurrency]
+        return min(sizes, default=DEFAULT_CONCURRENCY.get(platform, 4))
+
+    @contextlib.asynccontextmanager
+    async def slot(self, platform: str, handle: str) -> AsyncIterator[None]:
+        """Hold the channel's narrow slot, then a global one, while the poll runs."""
+        key = self.key(platform, handle)
+        narrow = self._narrow.get(key)
+        if narrow is None:
+            narrow = self._narrow[key] = asyncio.Semaphore(self._size(platform))
+        async with narrow, self._in_flight:
+            yield
