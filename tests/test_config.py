@@ -312,8 +312,8 @@ def test_minimal_config_gets_every_default(tmp_path: Path) -> None:
         "linkedin": "202603",
     }
     for platform in settings.platforms.values():
-        # a feed host is read two feeds at a time; the APIs' limit is per token, app or server
-        concurrency = 2 if platform.name == "rss" else 4
+        # a feed host is read 16 feeds at a time; the APIs' limit is per token, app or server
+        concurrency = 16 if platform.name == "rss" else 4
         assert (platform.concurrency, platform.timeout) == (concurrency, timedelta(seconds=30))
         assert platform.options.page_limit == 5
     assert settings.monitor.max_in_flight == 64

@@ -305,7 +305,7 @@ async def test_feeds_of_one_slow_host_leave_slots_for_other_hosts(store: Store) 
         db=db,
         instruments=Instruments(CollectorRegistry(), ["rss"]),
         redactor=Redactor([]),
-        concurrency={"rss": 2},  # polls at once per feed host: the default
+        concurrency={"rss": 2},  # polls at once per feed host
         poll_timeout=timedelta(seconds=30),
         clock=lambda: NOW,
     )

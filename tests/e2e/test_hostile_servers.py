@@ -127,7 +127,7 @@ async def test_trickling_feeds_are_cut_off_and_leave_slots_for_other_hosts(
     path = config(
         tmp_path,
         'poll_interval = "1s"\npoll_timeout = "30s"',
-        '[platforms.rss]\ntimeout = "1s"',  # concurrency: the default 2 per host
+        '[platforms.rss]\ntimeout = "1s"\nconcurrency = 2',  # two at a time per host
         {**trickling, "Gemeente Gezond": f'rss = "{good}/gezond/rss"'},
     )
     daemon = Daemon(path).start()
