@@ -256,3 +256,24 @@ async def test_entries_of_every_shape_are_cut_cleanly() -> None:
     ).encode()
     result = await read(prefixed, "application/atom+xml")
     assert {p.post_id for p in result.posts} == {f"tag:voorbeeld.nl,2026:{i}" for i in range(CAP)}
+
+
+def test_parsing_a_feed_tries_no_missing_xml_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """feedparser asks for libxml2's driver first; absent, each parse paid a failed import."""
+    import builtins
+
+    from connectors._feed import parse_feed
+
+    asked: list[str] = []
+    real_import = builtins.__import__
+
+    def spying(name: str, *args: object, **kwargs: object) -> object:
+        asked.append(name)
+        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    body = rss([rss_item(1, NEWEST)])
+    monkeypatch.setattr(builtins, "__import__", spying)
+    feed = parse_feed(body, content_type="application/rss+xml", url=FEED_URL)
+    monkeypatch.undo()
+    assert len(feed.entries) == 1
+    assert "drv_libxml2" not in asked
