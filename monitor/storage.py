@@ -1,10 +1,10 @@
 """The store: organisations, channels, posts, polls and conditional-request state.
 
-SQLite by default (WAL, a busy timeout, full sync: nothing recorded is lost on a crash), any
-SQLAlchemy URL otherwise. The schema is migrated with Alembic on start. Every poll is
-recorded in one transaction (its posts, its checkpoint and its poll row), so a crash leaves
-either all of a poll or none of it, and posts are unique per channel: a re-read never
-duplicates them.
+SQLite by default (WAL, a busy timeout, full sync: nothing committed is lost to a crash or a
+power loss; README, "Durability"), any SQLAlchemy URL otherwise. The schema is migrated with
+Alembic on start. Every poll is recorded in one transaction (its posts, its checkpoint and its
+poll row), so a crash leaves either all of a poll or none of it, and posts are unique per
+channel: a re-read never duplicates them.
 """
 
 from __future__ import annotations
