@@ -10,7 +10,8 @@
 #   PYTHON=/path/to/venv/bin/python PERF=/path/to/shared/tools/perf benchmarks/daemon_load.sh 10000 120s 30
 #
 # With PROFILE=out.txt, the second run records a py-spy profile of its steady phase (py-spy must
-# sit beside $PYTHON).
+# sit beside $PYTHON). With COMMITS=file, each run logs its group commits there (file.1, file.2:
+# benchmarks/commit_log) and prints the steady phase's polls per commit and storing CPU per poll.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 python="${PYTHON:-$root/.venv/bin/python}"
@@ -21,7 +22,14 @@ for run in 1 2; do
   echo "== run $run: $channels channels, interval $interval, $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
   profile=()
   if [[ $run == 2 && -n "${PROFILE:-}" ]]; then profile=(--profile "$PROFILE"); fi
-  PYTHONPATH="$root" "$python" "$perf/daemon_load.py" --python "$python" \
-    --channels "$channels" --seconds "$seconds" --interval "$interval" "${profile[@]}"
+  pythonpath="$root" log=""
+  if [[ -n "${COMMITS:-}" ]]; then
+    pythonpath="$root:$root/benchmarks/commit_log" log="$COMMITS.$run"
+    rm -f "$log"
+  fi
+  CHANNEL_MONITOR_COMMIT_LOG="$log" PYTHONPATH="$pythonpath" "$python" "$perf/daemon_load.py" \
+    --python "$python" --channels "$channels" --seconds "$seconds" --interval "$interval" \
+    "${profile[@]}"
+  if [[ -n "$log" ]]; then "$python" "$root/benchmarks/commit_log/summary.py" "$log" "$seconds"; fi
   "$python" "$perf/blackbox_cpu.py" 2000 32 0.05
 done

@@ -1,35 +1,30 @@
 """The store: organisations, channels, posts, polls and conditional-request state.
 
-SQLite by default (WAL, a busy timeout, full sync: nothing recorded is lost on a crash), any
-SQLAlchemy URL otherwise. The schema is migrated with Alembic on start. Every poll is
-recorded in one transaction (its posts, its checkpoint and its poll row), so a crash leaves
-either all of a poll or none of it, and posts are unique per channel: a re-read never
-duplicates them.
+SQLite by default (WAL, a busy timeout, full sync: nothing committed is lost to a crash or a
+power loss; README, "Durability"), any SQLAlchemy URL otherwise. The schema is migrated with
+Alembic on start. Every poll is recorded in one transaction (its posts, its checkpoint and its
+poll row), so a crash leaves either all of a poll or none of it, and posts are unique per
+channel: a re-read never duplicates them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, col, select
 
-from connectors.base import MOVED_TO, Checkpoint, FetchResult
+from connectors.base import MOVED_TO, Checkpoint
 from monitor.models import Channel, Organisation, Poll, Post, UTCDateTime
+from monitor.poll_rows import write_polls
 from monitor.records import (
     ChannelKey,
     ChannelRecord,
@@ -38,7 +33,6 @@ from monitor.records import (
     PostTime,
     Retention,
 )
-from monitor.redact import mask_userinfo
 from monitor.settings import ChannelSettings
 
 _MIGRATIONS = str(Path(__file__).with_name("migrations"))
@@ -197,59 +191,12 @@ class Store:
     def record_polls(self, polls: Sequence[tuple[int, PollOutcome]]) -> list[int]:
         """Store several polls in one transaction (a group commit); new posts for each.
 
-        Each poll stays whole: its posts, checkpoint and poll row are committed together.
+        Each poll stays whole: its posts, checkpoint and poll row are committed together, and a
+        poll the database refuses fails the whole batch (``PollWriter`` then stores its polls
+        one by one). Written with Core in a few statements for the batch (``poll_rows``).
         """
-        with Session(self.engine) as session:
-            counts = [self._record(session, channel_id, outcome) for channel_id, outcome in polls]
-            session.commit()
-            return counts
-
-    def _record(self, session: Session, channel_id: int, outcome: PollOutcome) -> int:
-        channel = session.get(Channel, channel_id)
-        if channel is None:
-            raise StorageError(f"no channel with id {channel_id}")
-        new_posts = 0
-        result = outcome.result
-        if result is not None:
-            new_posts = self._insert_posts(session, channel_id, result, outcome.finished_at)
-            if result.profile is not None:
-                channel.name = _clip(result.profile.name, NAME_MAX) or channel.name
-                channel.url = _web_url(result.profile.url) or channel.url
-                followers = _count(result.profile.followers)
-                if followers is not None:
-                    channel.followers = followers
-                channel.profile_note = _clip(result.profile.note, NOTE_MAX)
-            checkpoint = result.checkpoint
-            # validators too long for their columns are dropped: the next poll is a full read
-            channel.etag = _fits(checkpoint.etag, ETAG_MAX)
-            channel.last_modified = _fits(checkpoint.last_modified, LAST_MODIFIED_MAX)
-            channel.checkpoint_extra = (
-                json.dumps(dict(checkpoint.extra), sort_keys=True) if checkpoint.extra else None
-            )
-            channel.last_success_at = outcome.finished_at
-            channel.last_error_reason = channel.last_error_detail = None
-            channel.consecutive_failures = 0
-        else:
-            channel.last_error_reason = outcome.error_reason
-            channel.last_error_detail = _clip(outcome.error_detail)
-            channel.consecutive_failures += 1
-        channel.last_poll_at = outcome.finished_at
-        channel.last_poll_ok = outcome.ok
-        session.add(
-            Poll(
-                channel_id=channel_id,
-                started_at=outcome.started_at,
-                finished_at=outcome.finished_at,
-                ok=outcome.ok,
-                not_modified=bool(result and result.not_modified),
-                error_reason=outcome.error_reason,
-                error_detail=_clip(outcome.error_detail),
-                new_posts=new_posts,
-                requests=outcome.requests,
-            )
-        )
-        session.flush()
-        return new_posts
+        with self.engine.begin() as connection:
+            return write_polls(connection, polls)
 
     def last_polls(self, ids: Iterable[int]) -> dict[int, datetime | None]:
         """When each of the given channels was last polled (None: never); one light query."""
@@ -257,39 +204,6 @@ class Store:
         with Session(self.engine) as session:  # every row: no list of ids too long to bind
             rows = session.exec(select(Channel.id, Channel.last_poll_at)).all()
             return {int(i): at for i, at in rows if i in wanted}
-
-    @staticmethod
-    def _insert_posts(
-        session: Session, channel_id: int, result: FetchResult, seen_at: datetime
-    ) -> int:
-        incoming = {fit_id(p.post_id): p for p in result.posts}  # a page may repeat a post
-        if not incoming:
-            return 0
-        known: set[str] = set()
-        ids = list(incoming)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            known.update(
-                session.exec(
-                    select(Post.post_id).where(
-                        Post.channel_id == channel_id, col(Post.post_id).in_(chunk)
-                    )
-                ).all()
-            )
-        rows = [
-            {
-                "channel_id": channel_id,
-                "post_id": post_id,
-                "kind": p.kind,
-                "published_at": p.published_at,
-                "first_seen_at": seen_at,
-            }
-            for post_id, p in incoming.items()
-            if post_id not in known
-        ]
-        if rows:
-            session.execute(_insert_ignoring_duplicates(session), rows)
-        return len(rows)
 
     def last_successful_polls(self) -> dict[int, datetime]:
         """When each channel whose last poll succeeded was polled (to keep its rhythm)."""
@@ -483,52 +397,6 @@ class Store:
             )
 
 
-def stored_record(record: ChannelRecord, outcome: PollOutcome) -> ChannelRecord:
-    """``record`` as ``Store.channels`` reads it once ``outcome`` is stored (``record_poll``).
-
-    Lets the daemon keep its judgement current without reading back what it just wrote; a
-    test holds it to the store's own round trip.
-    """
-    finished = outcome.finished_at.astimezone(UTC)
-    changes: dict[str, Any] = {"last_poll_at": finished, "last_poll_ok": outcome.ok}
-    result = outcome.result
-    if result is None:
-        changes.update(
-            last_error_reason=outcome.error_reason,
-            last_error_detail=_clip(outcome.error_detail),
-            consecutive_failures=record.consecutive_failures + 1,
-        )
-        return replace(record, **changes)
-    profile = result.profile
-    if profile is not None:
-        followers = _count(profile.followers)
-        changes.update(
-            name=_clip(profile.name, NAME_MAX) or record.name,
-            url=_web_url(profile.url) or record.url,
-            followers=record.followers if followers is None else followers,
-            profile_note=_clip(profile.note, NOTE_MAX),
-        )
-    moved = result.checkpoint.extra.get(MOVED_TO)
-    changes.update(
-        moved_to=moved if isinstance(moved, str) else None,
-        last_success_at=finished,
-        last_error_reason=None,
-        last_error_detail=None,
-        consecutive_failures=0,
-    )
-    return replace(record, **changes)
-
-
-def _insert_ignoring_duplicates(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
-    table = Post.__table__  # type: ignore[attr-defined]
-    if dialect == "sqlite":
-        return sqlite_insert(table).on_conflict_do_nothing(index_elements=["channel_id", "post_id"])
-    if dialect == "postgresql":
-        return pg_insert(table).on_conflict_do_nothing(index_elements=["channel_id", "post_id"])
-    return sa.insert(table)  # others: the existence check above already filtered
-
-
 def _moved_to(checkpoint_extra: str | None) -> str | None:
     extra = json.loads(checkpoint_extra) if checkpoint_extra else {}
     address = extra.get(MOVED_TO) if isinstance(extra, dict) else None
@@ -542,69 +410,6 @@ def _id(row: Channel) -> int:
 
 def _aware(value: Any) -> datetime | None:
     return UTCDateTime().process_result_value(value, sa.engine.default.DefaultDialect())
-
-
-# Column sizes (models.py). SQLite ignores them, PostgreSQL refuses longer values, so values
-# from platforms are fitted before they are stored.
-POST_ID_MAX, NAME_MAX, URL_MAX, ETAG_MAX, LAST_MODIFIED_MAX = 500, 500, 2000, 500, 100
-COUNT_MAX = 2**53
-NOTE_MAX = 500
-
-
-def _size(text: str) -> int:
-    # UTF-8 bytes: a column's length is in characters on a UTF-8 database but in bytes on a
-    # SQL_ASCII one, and the byte count is never the smaller of the two
-    return len(text.encode())
-
-
-def fit_id(post_id: str) -> str:
-    """A post id that fits its column: over-long ids (feed guids full of tracking parameters)
-    are replaced by a stable digest, so the post is still stored once."""
-    if _size(post_id) <= POST_ID_MAX:
-        return post_id
-    return "sha256:" + hashlib.sha256(post_id.encode()).hexdigest()
-
-
-def _fits(value: str | None, limit: int) -> str | None:
-    return value if value is None or _size(value) <= limit else None
-
-
-def _web_url(url: str | None) -> str | None:
-    """Only a well-formed http(s) URL that fits is kept: it is shown as a link and in a label.
-
-    Platforms supply it (a feed's ``<link>``, an account's ``url``), so it is checked as it
-    comes in: a port that is not a number or a control character would otherwise break every
-    place that shows it. Without credentials: a feed's relative link is resolved against the
-    (configured) feed address.
-    """
-    if not url or not url.lower().startswith(("https://", "http://")):
-        return None
-    if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in url):
-        return None
-    url = mask_userinfo(url, mask="")
-    if _size(url) > URL_MAX:
-        return None
-    try:
-        parsed = httpx.URL(url)
-        _ = parsed.port
-    except (httpx.InvalidURL, ValueError, TypeError):
-        return None
-    return url if parsed.host else None
-
-
-def _count(value: int | None) -> int | None:
-    """A platform's count (followers) if it is one a column holds: never negative, never
-    beyond 2**53 (a double holds it exactly; no real account comes near it)."""
-    if value is None or isinstance(value, bool) or not 0 <= value <= COUNT_MAX:
-        return None
-    return value
-
-
-def _clip(text: str | None, limit: int = 1000) -> str | None:
-    if text is None or _size(text) <= limit:
-        return text
-    cut = text.encode()[: limit - len("…".encode())].decode(errors="ignore")
-    return cut + "…"
 
 
 def describe_error(exc: sa.exc.SQLAlchemyError) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,13 +39,20 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         return
     if POSTGRES_URL is None:  # chosen directly, e.g. parametrize("store", ["postgresql"], …)
         pytest.skip(NO_POSTGRES)
+    with postgres_schema(POSTGRES_URL) as url:
+        yield _migrated(url)
+
+
+@contextmanager
+def postgres_schema(server: str) -> Iterator[str]:
+    """A URL to a fresh schema in the PostgreSQL database at ``server``, dropped afterwards."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_db_engine(POSTGRES_URL)
+    admin = create_db_engine(server)
     with admin.begin() as conn:
         conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    url = sa.engine.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    url = sa.engine.make_url(server).update_query_dict({"options": f"-csearch_path={schema}"})
     try:
-        yield _migrated(url.render_as_string(hide_password=False))
+        yield url.render_as_string(hide_password=False)
     finally:
         with admin.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))

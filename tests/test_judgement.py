@@ -28,9 +28,10 @@ from monitor import views
 from monitor.exposition import ChannelExposition
 from monitor.judgement import Judgements
 from monitor.judgement.deadlines import TICK
+from monitor.poll_rows import stored_record
 from monitor.records import PollOutcome, StoreFault
 from monitor.settings import ChannelSettings, Policy
-from monitor.storage import Store, stored_record
+from monitor.storage import Store
 from tests.conftest import NOW
 from tests.test_store_faults import CHANNEL as FAULT_CHANNEL
 from tests.test_store_faults import setup as fault_setup

@@ -14,9 +14,10 @@ from sqlmodel import Session, select
 import monitor.storage
 from connectors.base import Checkpoint, FetchResult, Post, Profile
 from monitor.models import Channel as ChannelRow
+from monitor.poll_rows import POST_ID_MAX, count, fit_id
 from monitor.records import PollOutcome, PostTime
 from monitor.settings import ChannelSettings, Policy
-from monitor.storage import POST_ID_MAX, StorageError, Store, _count, fit_id
+from monitor.storage import StorageError, Store
 from tests.conftest import NOW
 
 
@@ -251,8 +252,8 @@ def test_post_times_are_per_channel(store: Store) -> None:
 
 def test_follower_counts_a_column_holds_are_kept() -> None:
     # none and the largest a double holds exactly are real counts; negatives and beyond are not
-    assert [_count(n) for n in (0, 2**53, 2**53 + 1, -1, None)] == [0, 2**53, None, None, None]
-    assert _count(True) is None
+    assert [count(n) for n in (0, 2**53, 2**53 + 1, -1, None)] == [0, 2**53, None, None, None]
+    assert count(True) is None
 
 
 def test_error_details_are_clipped_to_1000_bytes_on_a_character_boundary(store: Store) -> None:

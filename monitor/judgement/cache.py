@@ -27,9 +27,10 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from monitor.judgement.deadlines import PostLog, next_change
+from monitor.poll_rows import stored_record
 from monitor.records import ChannelKey, ChannelRecord, DbCall, PollOutcome, PostTime, StoreFault
 from monitor.settings import ChannelSettings
-from monitor.storage import Store, stored_record
+from monitor.storage import Store
 from monitor.views import NEWEST, ChannelView, judge, judged_at, lookback
 
 log = logging.getLogger("channel_monitor.judgement")

@@ -10,20 +10,39 @@ read (``/api/channels`` and ``channel_monitor_recent_posts``) equal the feeds' t
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from monitor.fakes.feeds import FeedServer, FeedSpec
+from monitor.models import Channel, Poll, Post
+from tests.conftest import BACKENDS, POSTGRES_URL, postgres_schema
 from tests.e2e.daemon import Daemon, value
 
 pytestmark = pytest.mark.e2e
 
 FEEDS = 24
 NOW = datetime.now(UTC).replace(microsecond=0)  # feeds carry whole seconds
+CHANNEL, POLL, POST = (t.__table__ for t in (Channel, Poll, Post))  # type: ignore[attr-defined]
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    """An empty database for the daemon (a SQLite file, or a schema of the test PostgreSQL)."""
+    if request.param == "sqlite":
+        engine = sa.create_engine(f"sqlite:///{tmp_path}/monitor.db")
+        yield engine
+        engine.dispose()
+        return
+    assert POSTGRES_URL is not None
+    with postgres_schema(POSTGRES_URL) as url:
+        engine = sa.create_engine(url)
+        yield engine
+        engine.dispose()
 
 
 def history(feed: int, count: int) -> list[datetime]:
@@ -31,38 +50,36 @@ def history(feed: int, count: int) -> list[datetime]:
     return [NOW - timedelta(hours=feed + 7 * i) for i in range(count)]
 
 
-def stored(db: Path) -> dict[str, list[tuple[str, datetime]]]:
+def stored(db: sa.Engine) -> dict[str, list[tuple[str, datetime]]]:
     """(post id, publication time) of every stored row, per feed URL."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
-        rows = conn.execute(
-            "SELECT channel.handle, post.post_id, post.published_at"
-            " FROM post JOIN channel ON channel.id = post.channel_id"
-        ).fetchall()
+    query = sa.select(CHANNEL.c.handle, POST.c.post_id, POST.c.published_at).join(
+        CHANNEL, CHANNEL.c.id == POST.c.channel_id
+    )
+    with db.connect() as conn:
+        rows = conn.execute(query).all()
     by_feed: dict[str, list[tuple[str, datetime]]] = {}
     for handle, post_id, published in rows:
-        when = datetime.fromisoformat(published).replace(tzinfo=UTC)
-        by_feed.setdefault(handle, []).append((post_id, when))
+        by_feed.setdefault(handle, []).append((post_id, published))
     return by_feed
 
 
-def polled_since(db: Path, since: datetime) -> set[str]:
+def polled_since(db: sa.Engine, since: datetime) -> set[str]:
     """Feeds with a successful poll that started at or after ``since``."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
-        rows = conn.execute(
-            "SELECT DISTINCT channel.handle FROM poll JOIN channel ON channel.id = poll.channel_id"
-            " WHERE poll.ok AND poll.started_at >= ?",
-            (since.replace(tzinfo=None).isoformat(sep=" "),),
-        ).fetchall()
-    return {handle for (handle,) in rows}
+    query = (
+        sa.select(CHANNEL.c.handle)
+        .distinct()
+        .join(POLL, CHANNEL.c.id == POLL.c.channel_id)
+        .where(POLL.c.ok, POLL.c.started_at >= since)
+    )
+    with db.connect() as conn:
+        return set(conn.execute(query).scalars())
 
 
-def polls(db: Path) -> int:
-    if not db.exists():
-        return 0
+def polls(db: sa.Engine) -> int:
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
-            return int(conn.execute("SELECT count(*) FROM poll").fetchone()[0])
-    except sqlite3.OperationalError:  # schema not created yet
+        with db.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(POLL)).scalar_one())
+    except sa.exc.DBAPIError:  # schema not created yet
         return 0
 
 
@@ -82,16 +99,19 @@ def check_against_truth(
         assert not missing, f"{url}: a recorded poll's posts are missing: {sorted(missing)[:3]}"
 
 
-async def test_sigkill_during_polls_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+async def test_sigkill_during_polls_loses_and_duplicates_nothing(
+    tmp_path: Path, database: sa.Engine
+) -> None:
     server = FeedServer({})
     base = await server.start()
     urls = {i: f"{base}/feed{i}/rss" for i in range(FEEDS)}
     served: dict[str, set[datetime]] = {url: set() for url in urls.values()}  # ever served
-    db = tmp_path / "monitor.db"
+    db = database
+    address = db.url.render_as_string(hide_password=False)
     config = tmp_path / "config.toml"
     orgs = "\n".join(f'[[organisation]]\nname = "Gemeente {i}"\nrss = "{urls[i]}"\n' for i in urls)
     config.write_text(
-        f'[monitor]\ndatabase = "sqlite:///{db}"\npoll_interval = "1s"\njitter = "0s"\n\n{orgs}'
+        f'[monitor]\ndatabase = "{address}"\npoll_interval = "1s"\njitter = "0s"\n\n{orgs}'
     )
     try:
         before: dict[str, set[tuple[str, datetime]]] = {}
