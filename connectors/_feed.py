@@ -24,11 +24,6 @@ import feedparser
 import httpx
 
 from connectors._feed_scan import FEED_ROOTS, NotWellFormed, newest_entries
-
-# feedparser asks xml.sax for libxml2's driver first; absent, that import fails anew on every
-# parse (a search of sys.path each time: a third of a small feed's parse). Python's own expat
-# reader is what it falls back to anyway: name it, and only it.
-feedparser.api.PREFERRED_XML_PARSERS[:] = ["xml.sax.expatreader"]
 from connectors._http import Hop, MiB, open_get, read_body, release
 from connectors.base import MOVED_TO, Checkpoint
 from connectors.errors import (
@@ -38,6 +33,11 @@ from connectors.errors import (
     safe_url,
     transport_errors,
 )
+
+# feedparser asks xml.sax for libxml2's driver first; absent, that import fails anew on every
+# parse (a search of sys.path each time: a third of a small feed's parse). Python's own expat
+# reader is what it falls back to anyway: name it, and only it.
+feedparser.api.PREFERRED_XML_PARSERS[:] = ["xml.sax.expatreader"]
 
 MAX_FEED_BYTES = 10 * MiB  # as sent and as unpacked
 MAX_FEED_ITEMS = 500
