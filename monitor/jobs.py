@@ -13,7 +13,7 @@ import math
 import random
 import time
 from bisect import bisect_right
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
@@ -242,6 +242,12 @@ class Poller:
             if paused is not None:
                 return PollReport(ok=False, deferred_until=paused)
             return await self._poll(channel, channel_id, gate_key(channel.platform, channel.handle))
+
+    def forget(self, channel_ids: Iterable[int]) -> None:
+        """Read these channels' poll context from the store at their next poll: another daemon
+        may have polled them meanwhile."""
+        for channel_id in channel_ids:
+            self._contexts.pop(channel_id, None)
 
     def _host_limit(self, channel: ChannelSettings) -> contextlib.AbstractAsyncContextManager[Any]:
         limit = PER_HOST.get(channel.platform)

@@ -68,11 +68,13 @@ class Timetable:
         now: float,
         spread: timedelta,
     ) -> None:
-        """Plan every channel's first poll: one polled recently keeps its rhythm; the others are
-        due now, spread over ``spread``. A last poll stored in the future (written while the
-        clock ran ahead) says nothing about when it was made: that channel is due now too."""
+        """Plan these channels' first polls (channels planned already keep theirs): one polled
+        recently keeps its rhythm; the others are due now, spread over ``spread``. A last poll
+        stored in the future (written while the clock ran ahead) says nothing about when it was
+        made: that channel is due now too."""
         count = max(1, len(intervals))
-        self._slots = {}
+        if not self._slots:  # polling begins: the watchdog counts from now
+            self.last_finished = now
         for index, (channel_id, interval) in enumerate(intervals.items()):
             seconds = interval.total_seconds()
             last = last_polls.get(channel_id)
@@ -82,11 +84,15 @@ class Timetable:
             else:
                 due = now + spread.total_seconds() * index / count
             self._slots[channel_id] = _Slot(seconds, due)
-        self.last_finished = now
-        self.stall_after = stall_after(intervals.values())
+        self.stall_after = stall_after(timedelta(seconds=s.interval) for s in self._slots.values())
 
-    def clear(self) -> None:
-        self._slots = {}
+    def clear(self, channel_ids: Collection[int] | None = None) -> None:
+        """Plan no further polls of these channels (None: of any)."""
+        if channel_ids is None:
+            self._slots = {}
+            return
+        for channel_id in channel_ids:
+            self._slots.pop(channel_id, None)
 
     def due(self) -> dict[int, float]:
         """Each scheduled channel's next due time (monotonic; past while its poll runs)."""
