@@ -321,6 +321,9 @@ class Notifier:
             leading = self._leading()
             if leading and not led:
                 await self._retry_waiting()
+            if led and not leading:  # the daemon that coordinates now says what waits
+                for name in self._webhooks:
+                    self.instruments.pending.labels(name).set(0)
             led = leading
             if leading:
                 try:

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from monitor.fakes.feeds import FeedServer, FeedSpec
+from monitor.leader import SHARDS
 from tests.conftest import NO_POSTGRES, POSTGRES_URL
 from tests.e2e.daemon import Daemon, value
 
@@ -34,7 +35,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 INTERVAL = 6.0  # seconds: every channel's poll_interval
 CHANNELS = 60
-SHARDS = 64  # monitor.leader.SHARDS: what the replicas hold between them
 INACTIVE = (3, 17, 31, 45)  # channels whose newest post is 40 days old
 TAKEOVER_LIMIT = 30.0  # seconds: a killed daemon's shards are held by the others within this
 SLACK = 0.3  # seconds a poll may come early, measured here, to what the daemon measured
