@@ -285,7 +285,10 @@ class Judgements:
         """The stored records and posts of the channels whose last poll is not the one held."""
         now = self._clock()
         entries = self._entries
-        marks = self._store.last_polls(i for i in self._order if i not in skip)
+        wanted = [i for i in self._order if i not in skip]
+        if not wanted:  # this daemon polls every channel: nothing to read
+            return {}, {}, now
+        marks = self._store.last_polls(wanted)
         moved = [
             i for i, at in marks.items() if i in entries and entries[i].record.last_poll_at != at
         ]
