@@ -39,6 +39,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from monitor.records import ChannelKey
+from monitor.storage import describe_error
 
 log = logging.getLogger("channel_monitor.leader")
 
@@ -74,7 +75,7 @@ class Standing:
     extra: frozenset[int]  # of those, the ones beyond its fair share: to let go once drained
     coordinator: bool  # it does the work done once per database
     replicas: int  # live daemons on the database, this one included
-    generation: int = 0  # counts the lock sessions: a new one holds none of the old locks
+    generation: int = 0  # counts lost lock sessions: a new one holds none of the old locks
 
 
 class Leases(Protocol):
@@ -183,6 +184,7 @@ class ShardLeases:
         self._held: set[int] = set()
         self._coordinator = False
         self._refused = False  # an older version holds the database: said once
+        self._unreachable = False  # no lock session could be opened: said once
 
     @property
     def shards(self) -> int:
@@ -190,7 +192,15 @@ class ShardLeases:
 
     def check(self) -> Standing:
         with self._mutex:
-            connection = self._connect()
+            try:
+                connection = self._connect()
+            except sa.exc.SQLAlchemyError as exc:  # no lock session: nothing is held
+                if not self._unreachable:
+                    why = describe_error(exc)
+                    log.warning("no lock session, so this daemon polls nothing: %s", why)
+                self._unreachable = True
+                return Standing(frozenset(), frozenset(), False, 0, self._generation)
+            self._unreachable = False
             if connection is None:
                 return Standing(frozenset(), frozenset(), False, 0, self._generation)
             try:
@@ -272,7 +282,6 @@ class ShardLeases:
             return None
         self._refused = False
         self._connection = connection
-        self._generation += 1
         return connection
 
     def _drop(self) -> None:
@@ -281,6 +290,7 @@ class ShardLeases:
         self._held.clear()
         self._coordinator = False
         if connection is not None:
+            self._generation += 1  # a release meant for that session must not touch the next
             with contextlib.suppress(sa.exc.SQLAlchemyError):
                 connection.invalidate()  # closed, never back to the pool with locks held
             with contextlib.suppress(sa.exc.SQLAlchemyError):

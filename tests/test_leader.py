@@ -28,7 +28,7 @@ from monitor.leader import (
     leases_for,
     shard_of,
 )
-from monitor.storage import Store
+from monitor.storage import Store, create_db_engine
 
 # Another daemon, reduced to its leases: checks them for the database URL in argv[1], then obeys
 # one line at a time on stdin ("check", "release" its extras, or "close"), answering each with
@@ -179,6 +179,16 @@ def test_a_broken_lock_session_is_a_new_generation(store: Store) -> None:
         assert ours.check().held == frozenset(ALL)
     finally:
         ours.close()
+
+
+def test_a_daemon_that_cannot_reach_the_database_holds_nothing() -> None:
+    """No lock session, no shard: it stops polling rather than poll what another may hold."""
+    unreachable = create_db_engine("postgresql+psycopg://monitor@127.0.0.1:1/monitor")
+    leases = ShardLeases(unreachable)
+    standing = leases.check()  # refused at once: nothing listens on port 1
+    assert (standing.held, standing.coordinator) == (frozenset(), False)
+    assert leases.check().held == frozenset()
+    leases.close()
 
 
 @pytest.mark.parametrize("store", ["postgresql"], indirect=True)
