@@ -54,9 +54,9 @@ class Share:
         judgements: Judgements | None = None,
     ) -> None:
         self._leases = leases
-        self._by_shard: dict[int, list[int]] = {}
-        for channel, channel_id in channels:
-            self._by_shard.setdefault(shard_of(channel.key, leases.shards), []).append(channel_id)
+        self._shards = {  # in configuration order, which is the order of first polls
+            channel_id: shard_of(channel.key, leases.shards) for channel, channel_id in channels
+        }
         self._scheduler = scheduler
         self._poller = poller
         self._store = store
@@ -189,7 +189,9 @@ class Share:
         self._instruments.coordinator.set(1 if self.coordinates.is_set() else 0)
 
     def _channels(self, shards: Iterable[int]) -> list[int]:
-        return [i for shard in shards for i in self._by_shard.get(shard, ())]
+        """The channels of these shards, in configuration order."""
+        wanted = set(shards)
+        return [channel_id for channel_id, shard in self._shards.items() if shard in wanted]
 
     async def close(self) -> None:
         """Let go of every shard (after the scheduler has drained: the daemon stops)."""

@@ -98,8 +98,13 @@ async def direct(fn: Callable[..., Any], *args: Any) -> Any:
     return fn(*args)
 
 
-def share(leases: Leases, poller: Poller, store: Store) -> tuple[Share, PollScheduler, Instruments]:
-    channels = [(A, 1), (B, 2)]
+def share(
+    leases: Leases,
+    poller: Poller,
+    store: Store,
+    channels: list[tuple[ChannelSettings, int]] | None = None,
+) -> tuple[Share, PollScheduler, Instruments]:
+    channels = channels or [(A, 1), (B, 2)]
     scheduler = PollScheduler(poller, channels, jitter=timedelta(0), clock=utcnow)  # type: ignore[arg-type]
     instruments = Instruments(CollectorRegistry(), ["rss"])
     kept = Share(
@@ -204,8 +209,9 @@ async def test_a_lost_lock_session_stops_every_poll_at_once() -> None:
     try:
         leases.hold(SA, SB, coordinator=True)
         await kept.check()
+        await until(lambda: sorted(poller.started) == [1, 2], "both polled")
         leases.hold(SA, SB, extra=[SB], coordinator=True)
-        await kept.check()
+        await kept.check()  # B's shard drains: its poll is in flight
         # the connection broke: a new session (generation 2) that holds nothing yet
         leases.standing = Standing(frozenset(), frozenset(), False, 2, 2)
         await kept.check()
@@ -222,3 +228,30 @@ async def test_a_lost_lock_session_stops_every_poll_at_once() -> None:
         await scheduler.shutdown(grace=1)
         await kept.close()
     assert leases.closed
+
+
+async def test_first_polls_follow_the_configuration_order_whatever_the_shards() -> None:
+    """Due polls start in configuration order (spread over ``jitter``), as with one daemon:
+    the order of the shards says nothing about which channel should go first."""
+    channels = [
+        (
+            ChannelSettings(
+                f"Gemeente {n}", "rss", f"https://{n}.example/rss", Policy(), timedelta(hours=1)
+            ),
+            n,
+        )
+        for n in range(1, 13)
+    ]
+    shards = [shard_of(c.key) for c, _ in channels]
+    assert shards != sorted(shards)  # the shards' order is not the configuration's
+    leases, poller, store = Leases(), Poller(), Store()
+    kept, scheduler, _ = share(leases, poller, store, channels)
+    scheduler.start(poll=False)
+    try:
+        leases.hold(*shards)
+        await kept.check()
+        await until(lambda: len(poller.started) == len(channels), "every channel polled")
+        assert poller.started == [n for _, n in channels]
+    finally:
+        poller.finish.set()
+        await scheduler.shutdown(grace=1)
