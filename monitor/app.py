@@ -27,13 +27,14 @@ from monitor.exposition import ChannelExposition
 from monitor.http_client import build_client
 from monitor.jobs import Poller, PollReport, utcnow
 from monitor.judgement import Judgements
-from monitor.leader import Leadership, leadership_for
+from monitor.leader import leases_for, startup_lock
 from monitor.metrics import Instruments, PollingCollector, WebsiteCollector
 from monitor.notify_job import event_feed, start_notifier
 from monitor.pacing import Pacing, shared_credentials
 from monitor.records import ChannelKey, DbCall
 from monitor.redact import Redactor
 from monitor.reload import Listener, Reload, Reloader, StartupError
+from monitor.replicas import Share
 from monitor.scheduler import PollScheduler
 from monitor.settings import PLATFORMS, ChannelSettings, Settings
 from monitor.singleflight import SingleFlight
@@ -48,7 +49,6 @@ log = logging.getLogger("channel_monitor")
 
 SHUTDOWN_GRACE = 5.0  # seconds polls in flight get to finish on SIGTERM (Docker waits 10)
 POLL_RETENTION = timedelta(days=400)
-LEADER_CHECK = timedelta(seconds=5)  # how often a standby tries the lock (and a leader checks it)
 READY_TIMEOUT = 5.0  # seconds /readyz waits for the database to answer
 
 
@@ -143,10 +143,14 @@ async def open_runtime(
     def db(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
         return loop.run_in_executor(executor, fn, *args)
 
+    def prepare(store: Store) -> dict[ChannelKey, int]:
+        with startup_lock(settings.monitor.database, store.engine):  # one daemon at a time
+            store.migrate()
+            return store.sync(settings.organisations, settings.channels, clock())
+
     try:
         store = await db(Store, settings.monitor.database)
-        await db(store.migrate)
-        ids = await db(store.sync, settings.organisations, settings.channels, clock())
+        ids = await db(prepare, store)
     except (StorageError, sa.exc.SQLAlchemyError) as exc:
         executor.shutdown(wait=False)
         message = str(exc) if isinstance(exc, StorageError) else describe_error(exc)
@@ -268,22 +272,31 @@ async def run_daemon(
 
     async with open_runtime(settings, clock=clock) as runtime:
         judgements = await runtime.judge_on_change()
-        exposition = ChannelExposition(judgements.current, judgements.changed)
         # the kept judgement's views, taken off the loop and shared by requests meanwhile
         snapshots = SingleFlight(runtime.snapshot_now, pages)
         ping = SingleFlight(runtime.store.ping, pinger)
         for collector in (ProcessCollector, PlatformCollector, GCCollector):
             collector(registry=runtime.registry)
-        leads = asyncio.Event()  # set while this daemon holds the leader lock
         scheduler = PollScheduler(
             runtime.poller,
             runtime.channels(),
             jitter=settings.monitor.jitter,
             clock=clock,
-            daily=lambda: _housekeeping(runtime, leads),
+            daily=lambda: _housekeeping(runtime, share.coordinates),
         )
         runtime.registry.register(PollingCollector(scheduler.status))
-        lock = leadership_for(settings.monitor.database, runtime.store.engine)
+        share = Share(  # the shards of the channels this daemon polls
+            leases_for(settings.monitor.database, runtime.store.engine),
+            runtime.channels(),
+            scheduler=scheduler,
+            poller=runtime.poller,
+            store=runtime.store,
+            db=runtime.db,
+            instruments=runtime.instruments,
+            judgements=judgements,
+        )
+        # each channel's series from the daemon that polls it: replicas add up to each once
+        exposition = ChannelExposition(judgements.current, judgements.changed, share.exported)
 
         async def ready() -> bool:
             if runtime.poller.store_failing_since is not None:
@@ -326,7 +339,7 @@ async def run_daemon(
         scheduler.start(poll=False)
         judging = asyncio.create_task(judgements.run(), name="judgement-deadlines")
         rendering = asyncio.create_task(exposition.keep_prepared(), name="metrics-lines")
-        leading = asyncio.create_task(_lead(runtime, scheduler, lock, stop, leads))
+        sharing = asyncio.create_task(share.run(stop), name="shard-leases")
         notifier = start_notifier(  # None unless [notify] has a webhook
             settings,
             store=runtime.store,
@@ -334,14 +347,20 @@ async def run_daemon(
             db=runtime.db,
             registry=runtime.registry,
             clock=clock,
-            leading=leads.is_set,  # a standby records and sends nothing
+            leading=share.coordinates.is_set,  # one daemon per database records and sends
             store_faults=lambda: runtime.poller.store_faults,  # refused polls count as failed
             judged=judgements.views,
+            refresh=lambda: judgements.refresh(skip=scheduler.scheduled()),
         )
         discovery = None  # reads the websites with [discovery] every
         if settings.discovery.every is not None:
-            discovery = DiscoveryJob(settings, runtime.store, runtime.db, clock=clock, leads=leads)
-            runtime.registry.register(WebsiteCollector(discovery.findings))
+            discovery = DiscoveryJob(
+                settings, runtime.store, runtime.db, clock=clock, leads=share.coordinates
+            )
+            findings = discovery.findings  # exported by the coordinator alone: once per database
+            runtime.registry.register(
+                WebsiteCollector(lambda: findings() if share.coordinates.is_set() else [])
+            )
         discovering = asyncio.create_task(discovery.run(stop)) if discovery else None
         log.info(
             "channel-monitor started",
@@ -363,7 +382,7 @@ async def run_daemon(
                 await reloader.close()
             if notifier is not None:
                 notifier.stop()  # first: it sends no further message while polls drain
-            background = [leading, judging, rendering, *([discovering] if discovering else [])]
+            background = [sharing, judging, rendering, *([discovering] if discovering else [])]
             for task in background:  # a website half read is read again next time
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
@@ -371,7 +390,7 @@ async def run_daemon(
                 scheduler.shutdown(grace=SHUTDOWN_GRACE),
                 *([notifier.shutdown(grace=SHUTDOWN_GRACE)] if notifier is not None else []),
             )
-            await asyncio.to_thread(lock.release)
+            await share.close()  # every shard let go, now that no poll is in flight
             await runner.cleanup()
             if own:
                 sockets.close()
@@ -386,47 +405,8 @@ async def run_daemon(
     return None
 
 
-async def _lead(
-    runtime: Runtime,
-    scheduler: PollScheduler,
-    lock: Leadership,
-    stop: asyncio.Event,
-    leads: asyncio.Event | None = None,
-) -> None:
-    """Poll while this daemon holds the database's leader lock; stand by otherwise."""
-    leading: bool | None = None  # unknown until the first check
-    while not stop.is_set():
-        try:
-            holds = await asyncio.to_thread(lock.hold)
-        except Exception:
-            log.exception("could not check the leader lock")
-            holds = False
-        judgements = runtime.judgements
-        if judgements is not None and (not holds or not leading):
-            try:  # a standby polls nothing: it reads what the leader stored
-                await judgements.refresh()
-            except Exception:
-                log.exception("could not read the channels polled by the leading daemon")
-        if holds and not leading:
-            last_polls = await runtime.db(runtime.store.last_successful_polls)
-            scheduler.schedule(last_polls)
-            log.info("leading: this daemon polls the channels")
-        elif not holds and leading is not False:
-            scheduler.unschedule()
-            log.warning(
-                "standing by: another channel-monitor polls this database; this one serves "
-                "what it stores and takes over if it stops"
-            )
-        leading = holds
-        runtime.instruments.leader.set(1 if holds else 0)
-        if leads is not None:
-            leads.set() if holds else leads.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), LEADER_CHECK.total_seconds())
-
-
-async def _housekeeping(runtime: Runtime, leads: asyncio.Event) -> None:
-    if leads.is_set():  # the leader prunes, by its configuration; a standby leaves the store be
+async def _housekeeping(runtime: Runtime, coordinates: asyncio.Event) -> None:
+    if coordinates.is_set():  # one daemon prunes, by its configuration; the others leave it be
         await runtime.housekeeping()
 
 

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 
 from prometheus_client import generate_latest
 from prometheus_client.core import Metric
@@ -36,6 +37,7 @@ log = logging.getLogger("channel_monitor.metrics")
 Encoder = Callable[[Collector], bytes]
 Current = Callable[[], tuple[int, Sequence[tuple[int, ChannelView]]]]
 Changed = Callable[[int], tuple[int, Sequence[tuple[int, ChannelView]]] | None]
+Held = Callable[[], tuple[int, AbstractSet[int]]]  # a version of the set, and the channel ids
 _EOF = b"# EOF\n"
 _INDEX = {key: i for i, (key, *_) in enumerate(CHANNEL_FAMILIES)}
 
@@ -94,19 +96,24 @@ class ChannelExposition:
     """The per-channel part of ``/metrics``, kept between scrapes (thread-safe).
 
     ``prepare`` renders what changed ahead of the scrape (the daemon calls it every second), so
-    a scrape mostly joins kept lines; formats whose lines are the same share them.
+    a scrape mostly joins kept lines; formats whose lines are the same share them. With
+    ``held``, only the channels it names are exported (those this replica polls: each channel's
+    series come from one replica), and the whole text is joined again when that set changes.
     """
 
-    def __init__(self, current: Current, changed: Changed | None = None) -> None:
+    def __init__(
+        self, current: Current, changed: Changed | None = None, held: Held | None = None
+    ) -> None:
         self._current = current
         self._changed = changed
+        self._held = held
         self._lock = threading.Lock()
         self._lines: dict[tuple[object, ...], _Lines] = {}  # by encoder
         self._rendered: dict[
             tuple[object, ...], dict[int, tuple[ChannelView, Shown, tuple[bytes, ...]]]
         ] = {}  # by how lines are written (``_Lines.signature``), by channel
-        self._joined: dict[tuple[object, ...], tuple[int, bytes]] = {}
-        self._prepared = -1
+        self._joined: dict[tuple[object, ...], tuple[tuple[int, int], bytes]] = {}
+        self._prepared = (-1, -1)  # the judgement's version, and the held set's
 
     def render(self, encoder: Encoder, registry: Collector) -> bytes:
         """The whole exposition: ``registry`` as ``encoder`` writes it, then the channels."""
@@ -121,31 +128,39 @@ class ChannelExposition:
         key = _key(encoder)
         with self._lock:
             version, judged = self._current()
+            held = self._held() if self._held is not None else None
+            stamp = (version, held[0] if held is not None else 0)
             kept = self._joined.get(key)
-            if kept is not None and kept[0] == version:
+            if kept is not None and kept[0] == stamp:
                 return kept[1]
-            per_channel = self._update(self._lines_for(encoder, key), judged)
+            per_channel = self._update(self._lines_for(encoder, key), _only(judged, held))
             parts = [_headers(encoder, [build_info()])]
             for index, family in enumerate(channel_families().values()):
                 parts.append(_headers(encoder, [family]))
                 parts.extend(chunks[index] for chunks in per_channel)
             body = b"".join(parts)
-            self._joined = {key: (version, body)}  # one kept: a scraper asks in one format
+            self._joined = {key: (stamp, body)}  # one kept: a scraper asks in one format
             return body
 
     def prepare(self, encoder: Encoder = generate_latest) -> None:
-        """Render the lines of every channel whose judgement changed since the last call."""
+        """Render the lines of every channel whose judgement changed since the last call (of
+        every channel held, when the held set changed)."""
         with self._lock:
             lines = self._lines_for(encoder, _key(encoder))
-            changed = self._changed(self._prepared) if self._changed is not None else None
+            last, last_held = self._prepared
+            held = self._held() if self._held is not None else None
+            held_version = held[0] if held is not None else 0
+            changed = None
+            if self._changed is not None and held_version == last_held:
+                changed = self._changed(last)
             if changed is None:  # no account of what changed: look at every channel
                 version, judged = self._current()
-                if version == self._prepared:
+                if (version, held_version) == self._prepared:
                     return
             else:
                 version, judged = changed
-            self._update(lines, judged)
-            self._prepared = version
+            self._update(lines, _only(judged, held))
+            self._prepared = (version, held_version)
 
     async def keep_prepared(self, every: float = 1.0) -> None:
         """``prepare`` every ``every`` seconds, off the event loop, until cancelled."""
@@ -183,6 +198,15 @@ class ChannelExposition:
             rendered[channel_id] = (view, shown, chunks)
             per_channel.append(chunks)
         return per_channel
+
+
+def _only(
+    judged: Sequence[tuple[int, ChannelView]], held: tuple[int, AbstractSet[int]] | None
+) -> Sequence[tuple[int, ChannelView]]:
+    """Of ``judged``, the channels held (every one, without a held set)."""
+    if held is None:
+        return judged
+    return [(channel_id, view) for channel_id, view in judged if channel_id in held[1]]
 
 
 def _key(encoder: Encoder) -> tuple[object, ...]:

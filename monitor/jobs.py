@@ -12,7 +12,7 @@ import math
 import random
 import time
 from bisect import bisect_right
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
@@ -231,6 +231,12 @@ class Poller:
                 return await self._poll(channel, channel_id, key)
             finally:
                 self.active.discard(channel_id)
+
+    def forget(self, channel_ids: Iterable[int]) -> None:
+        """Read these channels' poll context from the store at their next poll: another daemon
+        may have polled them meanwhile."""
+        for channel_id in channel_ids:
+            self._contexts.pop(channel_id, None)
 
     async def _poll(self, channel: ChannelSettings, channel_id: int, key: str) -> PollReport:
         platform = channel.platform

@@ -83,7 +83,19 @@ class Instruments:
         )
         self.leader = Gauge(
             f"{PREFIX}_leader",
-            "1 if this daemon polls the channels; 0 while another one on the same database does.",
+            "1 while this daemon polls channels (it holds at least one shard of them); 0 while "
+            "the other daemons on the same database poll them all.",
+            registry=registry,
+        )
+        self.shards_held = Gauge(
+            f"{PREFIX}_shards_held",
+            "Shards of the channels this daemon polls and exports (of 64; on SQLite all or none).",
+            registry=registry,
+        )
+        self.coordinator = Gauge(
+            f"{PREFIX}_coordinator",
+            "1 if this daemon sends the notifications, prunes the database and reads the "
+            "websites (one daemon per database).",
             registry=registry,
         )
         self.store_write_errors = Counter(

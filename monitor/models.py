@@ -88,6 +88,17 @@ class WebsiteCheck(SQLModel, table=True):
     found: str | None = Field(default=None, sa_type=sa.Text)
 
 
+class Replica(SQLModel, table=True):
+    """A daemon sharing the channels of this database, by its heartbeat (``monitor.leader``):
+    written and read with the database's clock, in plain SQL, on PostgreSQL only."""
+
+    id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=200)  # host and process id, for people
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    seen_at: datetime = Field(sa_type=UTCDateTime)  # its latest heartbeat
+    backend_pid: int  # the server process of its lock session: gone when the session is
+
+
 class Post(SQLModel, table=True):
     """One post's identity and time. Never its text."""
 

@@ -7,7 +7,9 @@ one message per group (in parts of at most ``MAX_EVENTS`` events), and mark them
 them back to be retried with backoff. A webhook that refuses a message with a 4xx other than
 408 and 429 ``REJECTED_AFTER`` times has it marked failed: it is not retried again.
 
-Rounds run only while this daemon leads (``leading``): a standby records and sends nothing.
+Rounds run only on the daemon that coordinates the database (``leading``): one daemon
+records and sends for every channel, whichever daemon polls it, so an organisation's reminders
+and digests stay one message; it first reads again the channels the others polled (``refresh``).
 A round stops sending once it has used half the claim's lease (``ROUND_BUDGET``), or when it
 is told to stop, and gives the deliveries it has not tried back, so no other daemon takes over
 a claim that is still being worked on.
@@ -44,7 +46,7 @@ WEBHOOK_TIMEOUT = 10.0  # seconds for each phase of a POST (connect, write, read
 POST_DEADLINE = 15.0  # seconds for one whole POST, however slowly its answer trickles in
 REJECTED_AFTER = 3  # attempts refused with a 4xx (not 408, 429) before a delivery is failed
 ROUND_BUDGET = LEASE / 2  # a round sends no further message after this; the rest waits
-STANDBY_CHECK = 1.0  # seconds between checks whether this daemon leads, while it does not
+STANDBY_CHECK = 1.0  # seconds between checks whether this daemon coordinates, while it does not
 Judged = Callable[[datetime], Sequence[views.ChannelView]]  # every channel judged at a moment
 RESULTS = ("sent", "failed", "rejected")  # failed: to be retried; rejected: failed for good
 
@@ -113,8 +115,10 @@ class Notifier:
         leading: Callable[[], bool] = _always,
         store_faults: Callable[[], Mapping[int, StoreFault]] = dict,
         judged: Judged | None = None,
+        refresh: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self._settings = settings
+        self._refresh = refresh
         self._store_faults = store_faults
         self._judged = judged
         self._rules = settings.notify
@@ -138,6 +142,8 @@ class Notifier:
 
     async def round(self) -> None:
         """Evaluate, record, then send what is pending."""
+        if self._refresh is not None:  # what the other daemons stored, up to this moment
+            await self._refresh()
         recorded = await self._db(self.evaluate, self._clock())
         for event in recorded:
             self.instruments.events.labels(event.kind.value).inc()
@@ -303,9 +309,9 @@ class Notifier:
     # -- the loop ------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Rounds every ``evaluate_every`` while this daemon leads, until ``stop`` is set.
+        """Rounds every ``evaluate_every`` while this daemon coordinates, until ``stop`` is set.
 
-        A failed round is logged. On becoming the leader (at the start, or taking over from
+        A failed round is logged. On becoming the coordinator (at the start, or taking over from
         another daemon) every waiting delivery is made due at once: the URL may be fixed.
         """
         self._stop = stop
@@ -315,6 +321,9 @@ class Notifier:
             leading = self._leading()
             if leading and not led:
                 await self._retry_waiting()
+            if led and not leading:  # the daemon that coordinates now says what waits
+                for name in self._webhooks:
+                    self.instruments.pending.labels(name).set(0)
             led = leading
             if leading:
                 try:
@@ -369,10 +378,11 @@ def start_notifier(
     leading: Callable[[], bool] = _always,
     store_faults: Callable[[], Mapping[int, StoreFault]] = dict,
     judged: Judged | None = None,
+    refresh: Callable[[], Awaitable[object]] | None = None,
 ) -> NotifierTask | None:
     """Start notifying in the background, if ``[notify]`` has a webhook; else None.
 
-    Rounds run only while ``leading()`` (this daemon holds the database's leader lock)."""
+    Rounds run only while ``leading()`` (this daemon coordinates the database)."""
     if not settings.notify.enabled:
         return None
     client = httpx.AsyncClient(
@@ -391,6 +401,7 @@ def start_notifier(
         leading=leading,
         store_faults=store_faults,
         judged=judged,
+        refresh=refresh,
     )
     log.info(
         "notifications on",

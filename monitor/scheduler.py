@@ -14,7 +14,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -95,23 +95,41 @@ class PollScheduler:
         self._scheduler.start()
         self._loop = asyncio.create_task(self._run_loop(), name="poll-scheduler")
 
-    def schedule(self, last_polls: dict[int, datetime]) -> None:
-        """Plan every channel's polls, keeping each channel's rhythm from its last successful
-        poll, and spreading the ones that are due over the first seconds."""
+    def schedule(
+        self, last_polls: dict[int, datetime], channel_ids: Collection[int] | None = None
+    ) -> None:
+        """Plan the polls of these channels (None: every one), keeping each channel's rhythm
+        from its last successful poll, and spreading the ones that are due over the first
+        seconds."""
+        wanted = self._channels.keys() if channel_ids is None else channel_ids
+        intervals = {i: self._channels[i].poll_interval for i in wanted if i in self._channels}
         self._timetable.plan(
-            {channel_id: c.poll_interval for channel_id, c in self._channels.items()},
+            intervals,
             last_polls,
             wall=self._clock(),
             now=self._monotonic(),
             spread=min(self._jitter, START_SPREAD),
         )
         self._wake.set()
-        log.info("scheduled %d channels", len(self._channels))
+        log.info("scheduled %d channels", len(intervals))
 
-    def unschedule(self) -> None:
-        """Stop scheduling channel polls (polls in flight finish); housekeeping stays."""
-        self._timetable.clear()
-        log.info("unscheduled %d channels", len(self._channels))
+    def unschedule(self, channel_ids: Collection[int] | None = None) -> None:
+        """Stop scheduling polls of these channels (None: of any; polls in flight finish);
+        housekeeping stays."""
+        self._timetable.clear(channel_ids)
+        count = len(self._channels) if channel_ids is None else len(channel_ids)
+        log.info("unscheduled %d channels", count)
+
+    def scheduled(self) -> set[int]:
+        """The channels polled here: planned, or with a poll in flight."""
+        return set(self._timetable.due()) | set(self._in_flight)
+
+    async def drain(self, channel_ids: Collection[int]) -> None:
+        """Wait until no poll of these channels is in flight (unschedule them first)."""
+        wanted = set(channel_ids)
+        running = [task for i, task in self._in_flight.items() if i in wanted]
+        if running:
+            await asyncio.wait(running)
 
     def health(self) -> str | None:
         """Why this daemon is not healthy (for ``/healthz``), or None."""

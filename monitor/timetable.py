@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -80,12 +80,14 @@ class Timetable:
         now: float,
         spread: timedelta,
     ) -> None:
-        """Plan every channel's first poll: one polled recently keeps its rhythm; the others are
-        due now, spread over ``spread``. A last poll stored in the future (written while the
-        clock ran ahead) says nothing about when it was made: that channel is due now too. A
-        channel whose poll is still running is taken again only after it has finished."""
+        """Plan these channels' first polls (channels planned already keep theirs): one polled
+        recently keeps its rhythm; the others are due now, spread over ``spread``. A last poll
+        stored in the future (written while the clock ran ahead) says nothing about when it was
+        made: that channel is due now too. A channel whose poll is still running is taken again
+        only after it has finished."""
         count = max(1, len(intervals))
-        self._slots, self._queue = {}, []
+        if not self._slots:  # polling begins: the watchdog counts from now
+            self.last_finished = now
         for index, (channel_id, interval) in enumerate(intervals.items()):
             seconds = interval.total_seconds()
             last = last_polls.get(channel_id)
@@ -95,14 +97,17 @@ class Timetable:
             else:
                 due = now + spread.total_seconds() * index / count
             slot = self._slots[channel_id] = _Slot(seconds, due, next(self._turns))
-            self._queue.append((due, slot.turn, channel_id))  # not current while it runs
-        heapq.heapify(self._queue)
-        self.last_finished = now
-        self.stall_after = stall_after(intervals.values())
+            heapq.heappush(self._queue, (due, slot.turn, channel_id))  # not current while it runs
+        self.stall_after = stall_after(timedelta(seconds=s.interval) for s in self._slots.values())
 
-    def clear(self) -> None:
-        """Plan nothing; the polls running still end with ``finished``."""
-        self._slots, self._queue = {}, []
+    def clear(self, channel_ids: Collection[int] | None = None) -> None:
+        """Plan no further polls of these channels (None: of any); the polls running still end
+        with ``finished``."""
+        if channel_ids is None:
+            self._slots, self._queue = {}, []
+            return
+        for channel_id in channel_ids:
+            self._slots.pop(channel_id, None)  # its queue entries are no longer current
 
     def due(self) -> dict[int, float]:
         """Each scheduled channel's next due time (monotonic; past while its poll runs)."""

@@ -193,8 +193,9 @@ def test_monitor_down_matches_the_scrape_job() -> None:
     assert any(f'job="{job}"' in expr for job in jobs), (jobs, expr)
 
 
-def test_not_polling_is_the_leaders_alert_only() -> None:
-    """A standby serves the leader's data and polls nothing: it must never look stalled."""
+def test_not_polling_is_for_daemons_that_poll() -> None:
+    """A replica that holds no shard (or a standby on SQLite) polls nothing: it must never look
+    stalled; each one that polls is judged on its own heartbeat."""
     expr = _alert_rules()["ChannelMonitorNotPolling"]["expr"]
     assert "channel_monitor_leader == 1" in expr
     assert "channel_monitor_poll_stall_after_seconds" in expr  # the same limit as /healthz

@@ -40,6 +40,7 @@ KUBERNETES = DEPLOY / "kubernetes"
 DOCKERFILE = ROOT / "Dockerfile"
 WEB_CONFIG = DEPLOY / "web-config.yml"
 PROTECTED = DEPLOY / "kubernetes-protected"
+REPLICAS = DEPLOY / "kubernetes-replicas"
 
 JOB = "channel-monitor"  # ChannelMonitorDown in the shipped rules matches this job label
 PORT = 9184
@@ -733,6 +734,53 @@ def test_kubernetes_protected_overlay_fits_the_base() -> None:
     # the overlay's instructions ask for a certificate that names what serverName says
     instructions = (PROTECTED / "kustomization.yaml").read_text(encoding="utf-8")
     assert f"dnsNames: [{endpoint['tlsConfig']['serverName']}," in instructions
+
+
+def test_kubernetes_replicas_overlay_runs_three_on_postgresql(tmp_path: Path) -> None:
+    """deploy/kubernetes-replicas patches the example into three replicas on PostgreSQL
+    (rendered by hand with `kubectl kustomize`: no kustomize in CI); here every name, key and
+    path that ties it to the base, and that nothing of SQLite's volume is left."""
+    kustomization = _yaml(REPLICAS / "kustomization.yaml")
+    assert kustomization["resources"][0] == "../kubernetes"
+    files = {p.name for p in REPLICAS.glob("*.yaml")} - {"kustomization.yaml"}
+    listed = set(kustomization["resources"][1:]) | {p["path"] for p in kustomization["patches"]}
+    assert listed == files
+    (secret,) = _documents(REPLICAS / "database-secret.yaml")
+    url = secret["stringData"]["url"]
+    assert url.startswith("postgresql+psycopg://")  # shards need PostgreSQL's advisory locks
+
+    (patch,) = _documents(REPLICAS / "deployment-patch.yaml")
+    deployment = manifests()["Deployment"]
+    assert patch["metadata"]["name"] == deployment["metadata"]["name"]
+    assert patch["spec"]["replicas"] == 3
+    assert patch["spec"]["strategy"]["type"] == "RollingUpdate"  # no volume to hand over
+    template = patch["spec"]["template"]["spec"]
+    (patched,) = template["containers"]
+    assert patched["name"] == container()["name"]
+    (database,) = [e for e in patched["env"] if e["name"] == "CHANNEL_MONITOR_DATABASE"]
+    assert "CHANNEL_MONITOR_DATABASE" in {e["name"] for e in container()["env"]}
+    assert database["value"] is None  # the base's SQLite URL removed, not merged beside
+    ref = database["valueFrom"]["secretKeyRef"]
+    assert (ref["name"], ref["key"]) == (secret["metadata"]["name"], "url")
+    # the data volume, its mount and its claim go: nothing else refers to them
+    (volume,) = template["volumes"]
+    (mount,) = patched["volumeMounts"]
+    assert volume == {"name": "data", "$patch": "delete"}
+    assert mount == {"mountPath": "/var/lib/channel-monitor", "$patch": "delete"}
+    base_mounts = {m["mountPath"]: m["name"] for m in container()["volumeMounts"]}
+    assert base_mounts[mount["mountPath"]] == volume["name"]
+    (claim,) = _documents(REPLICAS / "persistentvolumeclaim-delete.yaml")
+    assert claim["$patch"] == "delete"
+    assert claim["metadata"]["name"] == manifests()["PersistentVolumeClaim"]["metadata"]["name"]
+    spread = template["topologySpreadConstraints"][0]["labelSelector"]["matchLabels"]
+    assert spread.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    # the configuration runs as it is with the URL from the Secret
+    config = tmp_path / "config.toml"
+    config.write_text(manifests()["ConfigMap"]["data"]["config.toml"])
+    env = {e["name"]: e["value"] for e in container()["env"] if "value" in e}
+    env["CHANNEL_MONITOR_DATABASE"] = url
+    settings = load_settings(config, env, supported=supported_platforms())
+    assert settings.monitor.database == url
 
 
 def test_prometheus_example_protected_scrape_passes_promtool(tmp_path: Path) -> None:

@@ -139,3 +139,31 @@ def test_a_channel_whose_lines_cannot_be_written_is_left_out_alone(accept: str) 
     body = exposition.render(encoder, CollectorRegistry())
     assert b'organisation="Org"' in body
     assert b'organisation="Odd"' not in body
+
+
+def test_only_the_channels_held_are_exported_and_a_new_held_set_is_joined_anew() -> None:
+    """Replicas: each exports the series of the channels it polls, so their scrapes add up to
+    each channel once; the kept text must not outlive a change of what is held."""
+    views = []
+    for index in (1, 2, 3):
+        settings = ChannelSettings(
+            f"Org {index}", "rss", f"https://{index}.example/rss", Policy(), timedelta(hours=1)
+        )
+        record = ChannelRecord(
+            index, settings.organisation, "rss", settings.label, None, None, None, NOW, True,
+            NOW, None, None, 0,
+        )  # fmt: skip
+        views.append((index, judge(settings, record, [], NOW)))
+    held: list[tuple[int, frozenset[int]]] = []
+    exposition = ChannelExposition(lambda: (7, views), held=lambda: held[-1])
+    for accept in ("", "application/openmetrics-text;version=1.0.0"):
+        encoder, _ = choose_encoder(accept)
+        held.append((len(held), frozenset({1, 3})))
+        exposition.prepare()
+        body = exposition.render(encoder, CollectorRegistry())
+        assert body == reference([views[0][1], views[2][1]], accept)
+        assert exposition.channels(encoder) is exposition.channels(encoder)  # kept
+
+        held.append((len(held), frozenset({2})))  # the same judgement: only the set moved
+        exposition.prepare()
+        assert exposition.render(encoder, CollectorRegistry()) == reference([views[1][1]], accept)

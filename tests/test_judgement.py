@@ -297,6 +297,29 @@ def test_a_standby_reads_what_the_leader_stored(tmp_path: Path) -> None:
     assert asyncio.run(kept.refresh()) == 0  # nothing new: nothing read again
 
 
+def test_a_replica_reads_again_only_the_channels_the_others_poll(tmp_path: Path) -> None:
+    """The channels this daemon polls are told to it as their polls land (``stored``); read
+    again from the store as well, a failed poll would count twice."""
+    url = f"sqlite:///{tmp_path}/shared.db"
+    store = Store(url)
+    store.migrate()
+    ids = store.sync(sorted({c.organisation for c in CHANNELS[:2]}), CHANNELS[:2], NOW)
+    kept = Judgements(CHANNELS[:2], ids, store=store, db=direct, clock=Clock(NOW))
+    kept.load()
+    ours, theirs = (ids[c.key] for c in CHANNELS[:2])
+    posts = (Post("p1", NOW - HOUR),)
+    for channel_id in (ours, theirs):
+        store.record_poll(channel_id, PollOutcome(NOW, NOW, 1, result=FetchResult(posts=posts)))
+    assert asyncio.run(kept.refresh(skip={ours})) == 1
+    states = {v.record.id: v.state.value for v in kept.views()}
+    assert states[ours] == "unknown"  # it waits for ``stored``
+    assert states[theirs] != "unknown"  # read: judged on its post
+    statements: list[str] = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    assert asyncio.run(kept.refresh(skip={ours, theirs})) == 0
+    assert statements == []  # polling every channel itself, a daemon reads nothing
+
+
 def test_a_scrape_and_a_read_never_query_the_database(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path}/quiet.db")
     store.migrate()

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from connectors.base import FetchResult, Post, Profile
 from monitor import notify, notify_job
+from monitor.judgement import Judgements
 from monitor.notify_job import Notifier, event_feed
 from monitor.notify_store import LEASE, NotificationStore
 from monitor.records import PollOutcome
@@ -132,7 +133,12 @@ def world(tmp_path: Path) -> Iterator[World]:
     async def db(fn: Callable[..., Any], *args: Any) -> Any:
         return fn(*args)
 
-    def make(leading: Callable[[], bool] | None = None, **rules: Any) -> Notifier:
+    def make(
+        leading: Callable[[], bool] | None = None,
+        *,
+        judged: Judgements | None = None,
+        **rules: Any,
+    ) -> Notifier:
         client = httpx.AsyncClient(transport=httpx.MockTransport(hooks.handler))
         return Notifier(
             settings=settings(tmp_path, **rules),
@@ -143,6 +149,7 @@ def world(tmp_path: Path) -> Iterator[World]:
             registry=CollectorRegistry(),
             clock=clock,
             **({"leading": leading} if leading is not None else {}),
+            **({"judged": judged.views, "refresh": judged.refresh} if judged else {}),
         )
 
     yield World(store, ids, clock, hooks, make)
@@ -498,6 +505,41 @@ async def test_a_standby_neither_records_nor_sends_until_it_leads(world: World) 
         leads[0] = True
         await eventually(lambda: world.hooks.sent, "a message once it leads")
         assert [b["organisation"] for b in world.hooks.accepted()] == ["Gemeente A"]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=60)
+
+
+async def test_a_round_first_reads_the_polls_another_daemon_stored(world: World) -> None:
+    """Replicas: the coordinator judges channels that other daemons poll; judged on what it read
+    a few seconds ago, a channel that has just posted again would be told about as inactive."""
+    world.poll(0, 40)
+
+    async def db(fn: Callable[..., Any], *args: Any) -> Any:
+        return fn(*args)
+
+    judgements = Judgements(CHANNELS, world.ids, store=world.store, db=db, clock=world.clock)
+    judgements.load()
+    world.clock.now += timedelta(minutes=1)
+    world.poll(0, 0.5, 40)  # another daemon polls it: a new post, stored, not yet read here
+    await world.make(judged=judgements).round()
+    assert NotificationStore(world.store.engine).events() == []
+    assert world.hooks.sent == []
+
+
+async def test_a_daemon_that_no_longer_coordinates_counts_nothing_pending(world: World) -> None:
+    """Replicas: the coordinator says how many notifications wait; summed over the replicas they
+    must not count twice once another daemon coordinates."""
+    world.hooks.status["team"] = 500
+    world.poll(0, 40)
+    leads, stop = [True], asyncio.Event()
+    notifier = world.make(leading=lambda: leads[0], evaluate_every=timedelta(milliseconds=20))
+    pending = notifier.instruments.pending.labels("team")
+    task = asyncio.create_task(notifier.run(stop))
+    try:
+        await eventually(lambda: counter_value(pending) == 1, "a notification waiting")
+        leads[0] = False
+        await eventually(lambda: counter_value(pending) == 0, "the count left to the other", 5)
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=60)

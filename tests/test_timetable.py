@@ -32,13 +32,13 @@ class Plain:
     def plan(
         self, intervals: dict[int, float], ago: dict[int, int], now: float, spread: float
     ) -> None:
-        self.slots = {}
+        if not self.slots:  # polling begins: the watchdog counts from now
+            self.last_finished = now
         for index, (channel, interval) in enumerate(intervals.items()):
             since = ago.get(channel, math.inf)
             recent = 0 <= since < interval  # polled within its interval: keeps its rhythm
             due = now + interval - since if recent else now + spread * index / len(intervals)
-            self.slots[channel] = (interval, due)
-        self.last_finished = now
+            self.slots[channel] = (interval, due)  # channels not named keep their plan
 
     def take_due(self, now: float) -> list[int]:
         due = [c for c, (_, at) in self.slots.items() if at <= now and c not in self.running]
@@ -86,7 +86,7 @@ class HeapAgainstPlain(RuleBasedStateMachine):
         spread=st.sampled_from([0.0, 1.0, 30.0]),
     )
     def replan(self, intervals: dict[int, float], ago: dict[int, int], spread: float) -> None:
-        """Start, a leadership regained or a channel added or removed: polls may be running."""
+        """Start, shards taken over, a channel added: polls may be running."""
         self.table.plan(
             {c: timedelta(seconds=s) for c, s in intervals.items()},
             {c: NOW - timedelta(seconds=s) for c, s in ago.items()},
@@ -100,6 +100,13 @@ class HeapAgainstPlain(RuleBasedStateMachine):
     def clear(self) -> None:
         self.table.clear()
         self.plain.slots = {}
+
+    @rule(channels=st.sets(CHANNELS))
+    def clear_some(self, channels: set[int]) -> None:
+        """Shards let go: their channels are planned no more, the others keep their plan."""
+        self.table.clear(channels)
+        for channel in channels:
+            self.plain.slots.pop(channel, None)
 
     @rule(seconds=st.one_of(st.floats(0, 7200, allow_nan=False), st.sampled_from([0.0, 86400.0])))
     def advance(self, seconds: float) -> None:

@@ -21,9 +21,10 @@ import hashlib
 import json
 import signal
 import sys
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from http import HTTPStatus
 from pathlib import Path
@@ -92,6 +93,7 @@ class Hit:
     status: int
     conditional: bool  # the request carried If-None-Match or If-Modified-Since
     gzip: bool = False  # the body was sent gzip-encoded
+    at: float = field(default=0.0, compare=False)  # time.monotonic() when the request came in
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +153,7 @@ class FeedServer:
             self._runner = None
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.monotonic()
         key = request.path
         if key == "/feeds/videos.xml":
             key = request.query.get("channel_id", "")
@@ -174,7 +177,7 @@ class FeedServer:
         gzip = bool(response.body) and "gzip" in request.headers.get("Accept-Encoding", "").lower()
         if gzip:
             response.enable_compression(web.ContentCoding.gzip)
-        self.hits.append(Hit(key, response.status, conditional, gzip))
+        self.hits.append(Hit(key, response.status, conditional, gzip, at=arrived))
         if len(self.hits) > self._max_hits:  # a long-running demo must not grow without bound
             del self.hits[: len(self.hits) - self._max_hits]
         return response

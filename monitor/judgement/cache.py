@@ -8,9 +8,10 @@ page, the CLI and notifications read the judged views and never the database; a 
 settles any deadline already passed, so it is exact even when the timer is late, and fills in
 the only figures that move with every tick (the moment judged and the silence).
 
-A standby daemon (another one leads the database) polls nothing: ``refresh`` reads again the
-channels whose stored poll time moved, and it runs at every leader check. A new configuration
-(SIGHUP) starts a new runtime, and with it a judgement built afresh under the new policies.
+Channels another daemon polls (another replica on the database holds their shard, or the one
+SQLite poller does): ``refresh`` reads again those whose stored poll time moved, at every lease
+check. A new configuration (SIGHUP) starts a new runtime, and with it a judgement built afresh
+under the new policies.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import heapq
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -264,10 +265,10 @@ class Judgements:
             )
         self._nudge()
 
-    async def refresh(self) -> int:
-        """Read again, from the store, every channel polled since it was last read (a standby
-        polls nothing itself); how many were."""
-        records, posts, since = await self._db(self._changed_in_store)
+    async def refresh(self, skip: Collection[int] = ()) -> int:
+        """Read again, from the store, every channel polled since it was last read, but those
+        in ``skip`` (polled here: their polls are told to ``stored``); how many were."""
+        records, posts, since = await self._db(self._changed_in_store, frozenset(skip))
         if not records:
             return 0
         with self._lock:
@@ -280,12 +281,15 @@ class Judgements:
         return len(records)
 
     def _changed_in_store(
-        self,
+        self, skip: frozenset[int]
     ) -> tuple[dict[int, ChannelRecord], dict[int, list[PostTime]], datetime]:
         """The stored records and posts of the channels whose last poll is not the one held."""
         now = self._clock()
         entries = self._entries
-        marks = self._store.last_polls(self._order)
+        wanted = [i for i in self._order if i not in skip]
+        if not wanted:  # this daemon polls every channel: nothing to read
+            return {}, {}, now
+        marks = self._store.last_polls(wanted)
         moved = [
             i for i, at in marks.items() if i in entries and entries[i].record.last_poll_at != at
         ]

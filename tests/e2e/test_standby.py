@@ -1,4 +1,5 @@
-"""Two daemons on one database: one polls, the other stands by and takes over when it dies."""
+"""Two daemons on one SQLite database: one polls (it holds every shard), the other stands by and
+takes over when it dies. (On PostgreSQL they share the channels: tests/e2e/test_replicas.py.)"""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor.fakes.feeds import FeedServer, FeedSpec
+from monitor.leader import SHARDS
 from tests.e2e.daemon import Daemon, value
 
 pytestmark = pytest.mark.e2e
@@ -41,7 +43,14 @@ async def test_one_leader_polls_and_a_standby_takes_over(tmp_path: Path) -> None
         await second.wait_ready()
         # the standby serves the leader's data but makes no requests of its own
         await second.until(lambda: "standing by" in second.log, 20, "the second to stand by")
-        assert value(await second.metrics(), "channel_monitor_leader") == 0
+        standby = await second.metrics()
+        assert value(standby, "channel_monitor_leader") == 0
+        assert value(standby, "channel_monitor_shards_held") == 0
+        assert value(standby, "channel_monitor_coordinator") == 0  # nor notifies, nor prunes
+        assert "channel_monitor_state" not in standby  # the channels' series: from the leader
+        leader = await first.metrics()
+        assert value(leader, "channel_monitor_shards_held") == SHARDS
+        assert value(leader, "channel_monitor_coordinator") == 1
         before = len(server.hits)
         await first.until(lambda: len(server.hits) >= before + 3, 20, "the leader to keep polling")
         assert await requests_made(second) == 0
@@ -53,6 +62,9 @@ async def test_one_leader_polls_and_a_standby_takes_over(tmp_path: Path) -> None
             lambda: second.metrics_value("channel_monitor_leader"), 30, "the standby to take over"
         )
         await second.until(lambda: requests_made(second), 20, "the new leader to poll")
+        taken = await second.metrics()
+        assert value(taken, "channel_monitor_shards_held") == SHARDS
+        assert value(taken, "channel_monitor_state", state="active") == 1
     finally:
         first.stop()
         code = second.stop() if second is not None else 0
