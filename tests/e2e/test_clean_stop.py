@@ -26,7 +26,7 @@ from tests.hostile import HostileServer
 pytestmark = pytest.mark.e2e
 
 CHANNELS = 300
-HOSTS = 20  # feed hosts; the daemon reads two feeds of one host at a time
+HOSTS = 20  # feed hosts; the daemon is set to read two feeds of one host at a time
 HUNG = 2  # of them never finish an answer
 POSTS = [datetime.now(UTC) - timedelta(days=2 * i + 1) for i in range(5)]
 STOP_DEADLINE = 10.0  # seconds: Docker's grace before SIGKILL
@@ -85,7 +85,8 @@ async def test_sigterm_during_the_first_round(tmp_path: Path) -> None:
     db = tmp_path / "monitor.db"
     config = tmp_path / "config.toml"
     config.write_text(
-        f'[monitor]\ndatabase = "sqlite:///{db}"\npoll_interval = "1h"\njitter = "1s"\n\n{orgs}'
+        f'[monitor]\ndatabase = "sqlite:///{db}"\npoll_interval = "1h"\njitter = "1s"\n\n'
+        f"[platforms.rss]\nconcurrency = 2\n\n{orgs}"
     )
 
     def trickling() -> int:
