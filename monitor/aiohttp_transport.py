@@ -62,7 +62,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if "transfer-encoding" in request.headers:  # a streamed body, now read: aiohttp sizes it
             headers = [(k, v) for k, v in headers if k.lower() != "transfer-encoding"]
         try:
-            url = yarl.URL(str(request.url), encoded=True)
+            url = yarl.URL(str(_without_userinfo(request.url)), encoded=True)
             response = await self._session.request(
                 request.method,
                 url,
@@ -112,6 +112,12 @@ class _Body(httpx.AsyncByteStream):
     async def aclose(self) -> None:
         # read to its end, the connection is back in the pool already; unread, it is closed
         self._response.release()
+
+
+def _without_userinfo(url: httpx.URL) -> httpx.URL:
+    """``url`` without ``user:password@``: httpx sent them as ``Authorization`` already, and
+    aiohttp refuses a request that has both."""
+    return url.copy_with(username=None, password=None) if url.userinfo else url
 
 
 @functools.lru_cache(maxsize=16)

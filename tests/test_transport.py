@@ -5,6 +5,7 @@ httpx's own transport raises, so that the error layer says the same as before.""
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import ssl
 import time
@@ -160,6 +161,22 @@ async def test_the_address_arrives_byte_for_byte(serve) -> None:
     async with build_client(timeout=5.0) as client:
         await client.get(server.url(target))
     assert server.heads[0].split(b"\r\n")[0] == f"GET {target} HTTP/1.1".encode()
+
+
+async def test_credentials_in_the_address_are_sent_as_httpx_sends_them(serve) -> None:
+    async def answer(reader, writer, server: Server) -> None:
+        await server.read_head(reader)
+        writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        await writer.drain()
+
+    server = await serve(answer)
+    async with build_client(timeout=5.0) as client:
+        response = await client.get(f"http://reader:s%40cret@127.0.0.1:{server.port}/feed?a=1")
+    assert response.status_code == 204
+    request_line, *lines = server.heads[0].split(b"\r\n")
+    assert request_line == b"GET /feed?a=1 HTTP/1.1"
+    fields = {k.lower(): v for k, v in (line.split(b": ", 1) for line in lines if line)}
+    assert fields[b"authorization"] == b"Basic " + base64.b64encode(b"reader:s@cret")
 
 
 async def test_cookies_are_httpx_s_alone(serve) -> None:
