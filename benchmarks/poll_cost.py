@@ -5,7 +5,7 @@ platform servers, each in its own process on 127.0.0.1 so that only the daemon's
 Every channel is read once in full, then polled ROUNDS times unchanged. Compare with
 ../shared/reference/performance-notes.md (a Go prober spends about 1 ms of CPU per HTTP check).
 
-    .venv/bin/python benchmarks/poll_cost.py [--channels 100] [--rounds 10] [--transport aiohttp]
+    .venv/bin/python benchmarks/poll_cost.py [--channels 100] [--rounds 10] [--transport httpx]
         [--platforms rss --feed-redirect 301]
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import subprocess
 import sys
@@ -136,7 +137,12 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--platforms", default="rss,facebook,instagram,linkedin,mastodon,bluesky")
-    parser.add_argument("--transport", choices=("httpx", "aiohttp"), default="httpx")
+    parser.add_argument(
+        "--transport",
+        choices=("aiohttp", "httpx"),
+        default="aiohttp",
+        help="aiohttp: the daemon's (aiohttp's pool under httpx); httpx: httpx's own, to compare",
+    )
     parser.add_argument(
         "--feed-redirect",
         type=int,
@@ -144,11 +150,10 @@ def main() -> None:
         help="rss only: every configured feed address answers this redirect to the feed",
     )
     args = parser.parse_args()
-    transport = None
-    if args.transport == "aiohttp":
-        from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415  (optional)
-
-        transport = AiohttpTransport
+    transport: Callable[[], httpx.AsyncBaseTransport] | None = None
+    if args.transport == "httpx":
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)  # as it was set
+        transport = functools.partial(httpx.AsyncHTTPTransport, retries=0, limits=limits)
     print(f"{args.channels} channels × {args.rounds} unchanged polls, transport {args.transport}")
     print(f"{'platform':<10} {'requests/poll':>14} {'CPU ms/poll':>12} {'polls/s':>8}")
     for platform in args.platforms.split(","):
