@@ -9,7 +9,7 @@
 #   benchmarks/daemon_load.sh [CHANNELS] [INTERVAL] [SECONDS]     # defaults: 1000 20s 60
 #   PYTHON=/path/to/venv/bin/python PERF=/path/to/shared/tools/perf benchmarks/daemon_load.sh 10000 120s 30
 #
-# With PROFILE=out.txt, the second run records a py-spy profile of its steady phase (py-spy must
+# RUNS=n makes n runs (default 2). With PROFILE=out.txt, the last run records a py-spy profile of its steady phase (py-spy must
 # sit beside $PYTHON). With COMMITS=file, each run logs its group commits there (file.1, file.2:
 # benchmarks/commit_log) and prints the steady phase's polls per commit and storing CPU per poll.
 set -euo pipefail
@@ -18,10 +18,11 @@ python="${PYTHON:-$root/.venv/bin/python}"
 perf="${PERF:-$root/../shared/tools/perf}"
 channels="${1:-1000}" interval="${2:-20s}" seconds="${3:-60}"
 
-for run in 1 2; do
+runs="${RUNS:-2}"
+for run in $(seq 1 "$runs"); do
   echo "== run $run: $channels channels, interval $interval, $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
   profile=()
-  if [[ $run == 2 && -n "${PROFILE:-}" ]]; then profile=(--profile "$PROFILE"); fi
+  if [[ $run == "$runs" && -n "${PROFILE:-}" ]]; then profile=(--profile "$PROFILE"); fi
   pythonpath="$root" log=""
   if [[ -n "${COMMITS:-}" ]]; then
     pythonpath="$root:$root/benchmarks/commit_log" log="$COMMITS.$run"
