@@ -54,22 +54,6 @@ async def test_callers_that_come_while_it_runs_share_one_run(
     assert await shared() == 2  # nothing to reuse: a new run
 
 
-async def test_a_result_is_reused_for_a_while_after_its_run(executor: ThreadPoolExecutor) -> None:
-    now = [100.0]
-    gated = Gated()
-    gated.go.set()
-    shared = SingleFlight(gated, executor, reuse=1.0, clock=lambda: now[0])
-    assert await shared() == 1
-    now[0] += 0.9
-    assert await shared() == 1
-    assert shared.latest() == 1
-    now[0] += 0.2
-    assert await shared() == 2
-    now[0] += 1.5
-    assert shared.latest() == 3  # too old: computed again, in the calling thread
-    assert await shared() == 3
-
-
 async def test_a_caller_that_gives_up_does_not_cancel_the_run(executor: ThreadPoolExecutor) -> None:
     gated = Gated()
     shared = SingleFlight(gated, executor)
@@ -95,7 +79,7 @@ async def test_a_failure_reaches_every_caller_and_the_next_call_runs_again(
             raise RuntimeError("database does not answer")
         return "ok"
 
-    shared = SingleFlight(fails_once, executor, reuse=60.0)
+    shared = SingleFlight(fails_once, executor)
     callers = [asyncio.create_task(shared()) for _ in range(3)]
     await asyncio.sleep(0)
     gate.set()
