@@ -53,9 +53,7 @@ def build_app(
     """The aiohttp application; every dependency is passed in.
 
     ``offload`` runs the exposition of ``/metrics``. ``exposition`` writes it from the registry
-    and the per-channel lines it keeps (the daemon); without it, the registry alone, whose
-    channel series come from the snapshot the handler asks for first, so that a scrape shares
-    it with pages and other scrapes.
+    and the per-channel lines it keeps (the daemon); without it, the registry alone.
 
     ``protect`` (the web configuration file) adds basic authentication and response headers;
     TLS is the listening socket's business (``monitor.app``). ``pages`` sets the pages' time
@@ -80,7 +78,6 @@ def build_app(
         if exposition is not None:
             body = await offload(exposition, encoder, registry)
         else:
-            await snapshot()
             body = await offload(encoder, registry)
         return web.Response(body=body, headers={"Content-Type": content_type})
 
