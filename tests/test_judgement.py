@@ -182,6 +182,25 @@ class History(RuleBasedStateMachine):
         self.faults[channel_id] = fault
         self.judgements.store_fault(channel_id, fault)
 
+    @rule(minutes=st.integers(-60 * 24 * 10, 0))
+    def polls_land_together(self, minutes: int) -> None:
+        """Every channel's poll stored in one batch, each with a new post: their posts are
+        read again together (one query, from the earliest moment any of them needs)."""
+        now = self.clock.now
+        outcomes = []
+        for index in range(len(CHANNELS)):
+            self.serial += 1
+            post = Post(f"p{self.serial}", now + timedelta(minutes=minutes))
+            outcome = PollOutcome(now - timedelta(seconds=2), now, 1, FetchResult(posts=(post,)))
+            channel_id = self.channel_id(index)
+            outcomes.append((channel_id, outcome, self.store.record_poll(channel_id, outcome)))
+            self.faults.pop(channel_id, None)
+
+        async def told() -> None:
+            await asyncio.gather(*(self.judgements.stored(*landed) for landed in outcomes))
+
+        asyncio.run(told())
+
     def land(self, index: int, outcome: PollOutcome) -> None:
         channel_id = self.channel_id(index)
         new_posts = self.store.record_poll(channel_id, outcome)
@@ -318,6 +337,53 @@ def test_a_replica_reads_again_only_the_channels_the_others_poll(tmp_path: Path)
     sa.event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
     assert asyncio.run(kept.refresh(skip={ours, theirs})) == 0
     assert statements == []  # polling every channel itself, a daemon reads nothing
+
+
+def test_posts_of_polls_stored_together_are_read_in_one_query(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path}/together.db")
+    store.migrate()
+    ids = store.sync(sorted({c.organisation for c in CHANNELS}), CHANNELS, NOW)
+    kept = Judgements(CHANNELS, ids, store=store, db=direct, clock=Clock(NOW))
+    kept.load()
+    landed = []
+    for n, channel_id in enumerate(ids.values()):
+        outcome = PollOutcome(NOW, NOW, 1, FetchResult(posts=(Post(f"p{n}", NOW - HOUR),)))
+        landed.append((channel_id, outcome, store.record_poll(channel_id, outcome)))
+    statements: list[str] = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+
+    async def told() -> None:
+        await asyncio.gather(*(kept.stored(*poll) for poll in landed))
+
+    asyncio.run(told())
+    assert len(statements) == 1  # three channels with new posts, one read
+    assert kept.views() == views.snapshot(store, CHANNELS, ids, NOW)
+    assert {v.state.value for v in kept.views()} != {"unknown"}
+
+
+def test_a_failed_read_of_new_posts_is_made_again_at_the_next_poll(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path}/behind.db")
+    store.migrate()
+    ids = store.sync(["Org A"], CHANNELS[:1], NOW)
+    [channel_id] = ids.values()
+    failing = True
+
+    async def db(fn: Callable[..., Any], *args: Any) -> Any:
+        if failing and fn.__name__ == "_read":
+            raise sa.exc.OperationalError("SELECT", {}, Exception("database is locked"))
+        return fn(*args)
+
+    kept = Judgements(CHANNELS[:1], ids, store=store, db=db, clock=Clock(NOW))
+    kept.load()
+    first = PollOutcome(NOW, NOW, 1, FetchResult(posts=(Post("p1", NOW - HOUR),)))
+    asyncio.run(kept.stored(channel_id, first, store.record_poll(channel_id, first)))
+    assert kept.views()[0].cadence.last_post_at is None  # judged without the post it missed
+    failing = False
+    later = NOW + HOUR
+    unchanged = PollOutcome(later, later, 1, FetchResult(posts=()))
+    asyncio.run(kept.stored(channel_id, unchanged, store.record_poll(channel_id, unchanged)))
+    assert kept.views(later) == views.snapshot(store, CHANNELS[:1], ids, later)
+    assert kept.views(later)[0].cadence.last_post_at == NOW - HOUR
 
 
 def test_a_scrape_and_a_read_never_query_the_database(tmp_path: Path) -> None:

@@ -25,7 +25,6 @@ from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import partial
 
 from monitor.judgement.deadlines import PostLog, next_change
 from monitor.poll_rows import stored_record
@@ -109,6 +108,7 @@ class Judgements:
         self._reload = False  # the clock went back further than the posts held reach
         self.version = 0  # counts changes of any view: a cache of what is made of them keys on it
         self._changes: deque[tuple[int, int]] = deque(maxlen=CHANGE_LOG)  # (version, channel)
+        self._reads = PostReads(store, db)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -221,11 +221,11 @@ class Judgements:
             return
         fresh: PostLog | None = None
         since, behind = entry.since, entry.behind
-        if new_posts or behind:  # its posts are read again: one small query
-            since = self._since((), outcome.finished_at)
-            read = partial(self._store.post_times, since=since, newest=NEWEST)
+        if new_posts or behind:  # its posts are read again, with those of polls stored with it
             try:
-                found: dict[int, list[PostTime]] = await self._db(read, [channel_id])
+                found, since = await self._reads.read(
+                    channel_id, self._since((), outcome.finished_at)
+                )
             except Exception as exc:
                 log.warning(
                     "channel %s judged without its new posts (read again at its next poll): %s",
@@ -234,7 +234,7 @@ class Judgements:
                 )
                 since, behind = entry.since, True
             else:
-                fresh, behind = PostLog.of(found.get(channel_id, ())), False
+                fresh, behind = PostLog.of(found), False
         with self._lock:
             entry = self._entries[channel_id]
             self._apply(
@@ -435,3 +435,54 @@ class Judgements:
             if entry is not None and entry.until == until:
                 return
             heapq.heappop(heap)
+
+
+_Read = tuple[int, datetime, "asyncio.Future[tuple[list[PostTime], datetime]]"]
+
+
+class PostReads:
+    """Channels' posts read again after their polls, as one query for all asked together.
+
+    Polls are stored in batches, so many channels with new posts are judged again at the same
+    moment: their reads are gathered while the previous query runs and made as one (there is
+    no waiting window, as for the group commit in ``monitor.writer``). Each read starts at the
+    earliest ``since`` asked, which only reads a few more posts than one alone would.
+    """
+
+    def __init__(self, store: Store, db: DbCall) -> None:
+        self._store = store
+        self._db = db
+        self._pending: list[_Read] = []
+        self._reading: asyncio.Task[None] | None = None
+
+    async def read(self, channel_id: int, since: datetime) -> tuple[list[PostTime], datetime]:
+        """The channel's posts from ``since`` (or earlier) and the moment they were read from."""
+        future: asyncio.Future[tuple[list[PostTime], datetime]]
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((channel_id, since, future))
+        if self._reading is None or self._reading.done():
+            self._reading = asyncio.create_task(self._read_pending())
+        return await future
+
+    async def _read_pending(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            since = min(asked for _, asked, _ in batch)
+            ids = sorted({channel_id for channel_id, _, _ in batch})
+            try:
+                found = await self._db(self._read, ids, since)
+            except Exception as exc:  # handed to every poll that asked
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for channel_id, _, future in batch:
+                if not future.done():
+                    future.set_result((found.get(channel_id, []), since))
+
+    def _read(self, ids: list[int], since: datetime) -> dict[int, list[PostTime]]:
+        found: dict[int, list[PostTime]] = {}
+        for start in range(0, len(ids), LOAD_CHUNK):
+            chunk = ids[start : start + LOAD_CHUNK]
+            found.update(self._store.post_times(chunk, since=since, newest=NEWEST))
+        return found
