@@ -24,7 +24,7 @@ from connectors.base import MOVED_TO, ChannelRef, Connector, FetchResult, Post, 
 from connectors.errors import ChannelNotFound, ConnectorError, Malformed, RateLimited, Transient
 from monitor import cadence
 from monitor.http_client import RequestTally, current_tally
-from monitor.limits import MAX_IN_FLIGHT, PollLimits
+from monitor.limits import MAX_IN_FLIGHT, PollLimits, Slot
 from monitor.metrics import Instruments
 from monitor.pacing import Pacing, gate_key
 from monitor.records import STORAGE_REASON, DbCall, PollContext, PollOutcome, StoreFault
@@ -221,14 +221,14 @@ class Poller:
         A poll waits for its host, server or app first, then for one of the daemon's slots
         (``PollLimits``): one waiting on a busy host holds none of the daemon's slots.
         """
-        async with self.limits.slot(channel.platform, channel.handle):
+        async with self.limits.slot(channel.platform, channel.handle) as slot:
             self.active.add(channel_id)
             try:
                 paused = self.pacing.paused_for(channel.platform, channel.handle, self._clock())
                 if paused is not None:
                     return PollReport(ok=False, deferred_until=paused)
                 key = gate_key(channel.platform, channel.handle)
-                return await self._poll(channel, channel_id, key)
+                return await self._poll(channel, channel_id, key, slot)
             finally:
                 self.active.discard(channel_id)
 
@@ -238,7 +238,9 @@ class Poller:
         for channel_id in channel_ids:
             self._contexts.pop(channel_id, None)
 
-    async def _poll(self, channel: ChannelSettings, channel_id: int, key: str) -> PollReport:
+    async def _poll(
+        self, channel: ChannelSettings, channel_id: int, key: str, slot: Slot
+    ) -> PollReport:
         platform = channel.platform
         secrets = self._redact.secrets_in(channel.handle)
         context = self._contexts.get(channel_id)
@@ -267,6 +269,7 @@ class Poller:
         finally:
             current_tally.reset(token)
         finished = self._clock()
+        slot.read_done()  # the platform has answered: storing it holds up no other poll of it
 
         if error is not None:
             error = confirm_not_found(error, context, finished)

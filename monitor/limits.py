@@ -5,7 +5,10 @@ host (``rss``: websites meter each on their own), a Mastodon server (each meters
 for the other APIs the app or token (Facebook and Instagram share one when configured with the
 same token or app; LinkedIn's app; YouTube's and Bluesky's one API host). ``max_in_flight`` caps
 every poll together, to protect the daemon itself. A poll takes its narrow slot first, then a
-global one: a poll waiting for a busy host or server holds no global slot.
+global one: a poll waiting for a busy host or server holds no global slot. The narrow slot is
+given back once the platform has answered (``Slot.read_done``); the global one is kept until the
+poll is stored and judged, so the work queued for the daemon's database stays bounded by
+``max_in_flight``, while a host is never held up by the daemon's own storing.
 """
 
 from __future__ import annotations
@@ -67,11 +70,33 @@ class PollLimits:
         return min(sizes, default=DEFAULT_CONCURRENCY.get(platform, 4))
 
     @contextlib.asynccontextmanager
-    async def slot(self, platform: str, handle: str) -> AsyncIterator[None]:
-        """Hold the channel's narrow slot, then a global one, while the poll runs."""
+    async def slot(self, platform: str, handle: str) -> AsyncIterator[Slot]:
+        """Hold the channel's narrow slot, then a global one, while the poll runs; the narrow
+        one until ``read_done`` (or the end)."""
         key = self.key(platform, handle)
         narrow = self._narrow.get(key)
         if narrow is None:
             narrow = self._narrow[key] = asyncio.Semaphore(self._size(platform))
-        async with narrow, self._in_flight:
-            yield
+        await narrow.acquire()
+        held = Slot(narrow)
+        try:
+            async with self._in_flight:
+                yield held
+        finally:
+            held.read_done()
+
+
+class Slot:
+    """A poll's hold on its host's, server's or app's limit."""
+
+    __slots__ = ("_narrow",)
+
+    def __init__(self, narrow: asyncio.Semaphore) -> None:
+        self._narrow: asyncio.Semaphore | None = narrow
+
+    def read_done(self) -> None:
+        """The platform has answered: the next poll of the host, server or app may start
+        (once only; the daemon's own slot is still held)."""
+        if self._narrow is not None:
+            self._narrow.release()
+            self._narrow = None

@@ -4,9 +4,9 @@ Each poll stays whole (its posts, checkpoint and poll row commit together); batc
 shares the cost of a transaction and its fsync among the polls ready at the same moment. A
 batch that fails is retried one poll at a time, so one bad poll never loses the others.
 
-There is no collection window (waiting a few milliseconds for more polls): a poll keeps its
-platform's and its host's slot until it is stored, so a batch never holds more polls than are
-in flight, and every millisecond spent waiting would be taken from polling. Measured with 1,000
+There is no collection window (waiting a few milliseconds for more polls): a poll keeps one of
+the daemon's slots (``max_in_flight``) until it is stored, so a batch never holds more polls than
+are in flight, and every millisecond spent waiting would be taken from polling. Measured with 1,000
 and 10,000 feeds of one host (two slots): 1.1–1.7 polls share a commit, and a commit costs some
 0.13 ms of CPU beyond its polls' rows (``benchmarks/store_cost.py``): a window would buy little.
 """

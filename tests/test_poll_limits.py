@@ -65,10 +65,13 @@ def poller(
     *,
     max_in_flight: int = 64,
     options: Mapping[str, PlatformOptions] | None = None,
+    storing: asyncio.Event | None = None,
 ) -> Poller:
     async def db(fn: Callable[..., Any], *args: Any) -> Any:
         # on the loop itself: every poll started runs on until its read or a limit holds it,
         # so when the test looks, every poll a limit let through is reading
+        if storing is not None and fn.__name__ == "record_polls":
+            await storing.wait()  # a slow database: polls wait here once read
         return fn(*args)
 
     apps, tokens = shared_credentials(options or {})
@@ -188,3 +191,33 @@ def test_what_each_limit_covers() -> None:
     assert limits.key("linkedin", "12345") == "app:linkedin"
     assert limits.key("bluesky", "gemeente.bsky.social") == "app:bluesky"
     assert limits.key("youtube", "UCabc") == "app:youtube"
+
+
+async def test_a_host_is_not_held_up_while_the_daemon_stores_its_last_poll(store: Store) -> None:
+    """A feed's read done, its host's slot is free for the next feed while the poll is stored;
+    the daemon's own slot is kept until then, so storing stays within ``max_in_flight``."""
+    gate, storing = Gate(host), asyncio.Event()
+    gate.release.set()  # every read answers at once
+    reads = Counter[str]()
+    fetch = gate.fetch
+
+    async def counted(channel: ChannelRef, **kwargs: Any) -> FetchResult:
+        reads[channel.handle] += 1
+        return await fetch(channel, **kwargs)
+
+    gate.fetch = counted  # type: ignore[method-assign]
+    feeds = channels("rss", [f"https://www.gemeente.example/{n}.rss" for n in range(3)])
+    poll = poller(store, gate, {"rss": 1}, max_in_flight=2, storing=storing)
+    tasks = start(store, poll, feeds)
+    await asyncio.wait_for(_until(lambda: len(reads) == 2), 10)  # one host slot, read in turn
+    await asyncio.sleep(0)  # give the third feed its chance: it must not have one
+    assert len(reads) == 2  # the daemon's two slots are held by the two polls being stored
+    assert len(poll.active) == 2
+    storing.set()
+    reports = await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    assert all(r.ok for r in reports) and len(reads) == 3
+
+
+async def _until(predicate: Callable[[], bool]) -> None:
+    while not predicate():
+        await asyncio.sleep(0.001)
