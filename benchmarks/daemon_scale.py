@@ -9,14 +9,21 @@ polls them every INTERVAL. Reported: the start (until ``/healthz`` answers), the
 (default: after the first round), how long the daemon took to exit, its exit status, the log's
 size, its tracebacks and ``CancelledError`` lines, and what it said about the polls in flight.
 
+With ``--rounds R`` the daemon polls on for R intervals after its first round before the stop,
+and the run says whether it kept its interval, as seen from the feeds: the gap between two
+requests for the same feed (interval + up to ``jitter`` + the poll's own time: more means the
+daemon fell behind), its median, 99th percentile and largest; the polls a second and the
+daemon's CPU per poll over every round but the first two (all unchanged polls, 304).
+
     .venv/bin/python benchmarks/daemon_scale.py --channels 10000 [--hosts 10000] \\
-        [--stop-after 3000] [--code ../main]
+        [--stop-after 3000] [--rounds 3 --interval 60s] [--code ../main]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import re
 import signal
@@ -54,6 +61,7 @@ class Feeds:
         self.bodies = [feed(i, now) for i in range(channels)]
         self.hosts, self.latency = hosts, latency
         self.asked = 0
+        self.asked_at: list[list[float]] = [[] for _ in range(channels)]  # monotonic, per feed
         self.ports: list[int] = []
         self._ready = threading.Event()
 
@@ -63,8 +71,9 @@ class Feeds:
                 head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
                 line, *headers = head.split("\r\n")
                 self.asked += 1
-                await asyncio.sleep(self.latency)
                 i = int(line.split(" ")[1].rsplit("/", 1)[1].split(".")[0])
+                self.asked_at[i].append(time.monotonic())
+                await asyncio.sleep(self.latency)
                 etag = f'"v1-{i}"'
                 if any(h.lower() == f"if-none-match: {etag}".lower() for h in headers):
                     writer.write(f"HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\n\r\n".encode())
@@ -112,6 +121,46 @@ def healthy(port: int) -> bool:
         return False
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def seconds(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600}
+    return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
+
+
+def keep_up(feeds: Feeds, daemon: subprocess.Popen[bytes], interval: float, rounds: int) -> None:
+    """Poll on for ``rounds`` intervals after the first round; print how well the interval held."""
+    first_done = time.monotonic()
+    time.sleep(interval)  # the second round: the first reads' rhythm settles
+    asked0, cpu0, t0 = feeds.asked, cpu_seconds(daemon.pid), time.monotonic()
+    time.sleep(max(0.0, rounds - 1) * interval)
+    asked1, cpu1, t1 = feeds.asked, cpu_seconds(daemon.pid), time.monotonic()
+    gaps = sorted(
+        b - a
+        for times in feeds.asked_at
+        for a, b in itertools.pairwise(times)
+        if a >= first_done  # unchanged polls: the first reads' own time is left out
+    )
+    if not gaps:
+        print("keeping up: no feed was asked twice")
+        return
+    polls = asked1 - asked0
+
+    def at(q: float) -> float:
+        return gaps[min(len(gaps) - 1, int(q * len(gaps)))]
+
+    print(
+        f"keeping up over {rounds} intervals of {interval:.0f} s: gap between polls of a feed "
+        f"median {at(0.5):.2f} s, p99 {at(0.99):.2f} s, max {gaps[-1]:.2f} s ({len(gaps)} gaps); "
+        f"after the second round {polls / (t1 - t0):.0f} polls/s (the interval needs "
+        f"{len(feeds.asked_at) / interval:.0f}), daemon CPU "
+        f"{1000 * (cpu1 - cpu0) / max(polls, 1):.2f} ms/poll"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--channels", type=int, default=10_000)
@@ -120,6 +169,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--stop-after", type=int, help="SIGTERM once this many feeds were asked")
     parser.add_argument("--limit", type=float, default=900, help="seconds the first round may take")
+    parser.add_argument("--rounds", type=int, default=0, help="intervals to poll on after it")
     parser.add_argument("--code", type=Path, default=ROOT, help="the source tree to run")
     args = parser.parse_args()
     feeds = Feeds(args.channels, args.hosts or args.channels, args.latency)
@@ -160,6 +210,8 @@ def main() -> None:
         if args.stop_after is None:
             if feeds.asked >= args.channels:
                 print(f"first round: {time.monotonic() - up:.1f} s")
+                if args.rounds:
+                    keep_up(feeds, daemon, seconds(args.interval), args.rounds)
             else:
                 print(f"first round: not over after {args.limit:.0f} s ({feeds.asked} asked)")
         else:
