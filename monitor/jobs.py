@@ -208,7 +208,8 @@ class Poller:
         self.pacing = pacing or Pacing({})
         self.limits = PollLimits(concurrency, max_in_flight=max_in_flight, apps=self.pacing.apps)
         self.active: set[int] = set()  # channels whose poll holds its slots (reads or stores)
-        self._writer = PollWriter(store, db)
+        self._reading: set[int] = set()  # channels whose poll has not reached the writer yet
+        self._writer = PollWriter(store, db, coming=lambda: len(self._reading))
         self._contexts: dict[int, PollContext] = {}  # read once, then kept up to date here
         self.store_faults: Mapping[int, StoreFault] = {}  # polls the store refused, by channel
         self.store_failing_since: datetime | None = None  # the last write failed, since then
@@ -223,6 +224,7 @@ class Poller:
         """
         async with self.limits.slot(channel.platform, channel.handle) as slot:
             self.active.add(channel_id)
+            self._reading.add(channel_id)
             try:
                 paused = self.pacing.paused_for(channel.platform, channel.handle, self._clock())
                 if paused is not None:
@@ -231,6 +233,7 @@ class Poller:
                 return await self._poll(channel, channel_id, key, slot)
             finally:
                 self.active.discard(channel_id)
+                self._reading.discard(channel_id)
 
     def forget(self, channel_ids: Iterable[int]) -> None:
         """Read these channels' poll context from the store at their next poll: another daemon
@@ -296,6 +299,7 @@ class Poller:
         if result is not None:  # secrets from the handle (a feed's key) stay out of the database
             sealed = seal_checkpoint(result.checkpoint, secrets)
             stored = replace(outcome, result=replace(result, checkpoint=sealed))
+        self._reading.discard(channel_id)
         try:
             new_posts = await self._writer.record(channel_id, stored)
         except Exception as exc:  # the database, not the platform

@@ -4,31 +4,43 @@ Each poll stays whole (its posts, checkpoint and poll row commit together); batc
 shares the cost of a transaction and its fsync among the polls ready at the same moment. A
 batch that fails is retried one poll at a time, so one bad poll never loses the others.
 
-There is no collection window (waiting a few milliseconds for more polls): a poll keeps one of
-the daemon's slots (``max_in_flight``) until it is stored, so a batch never holds more polls than
-are in flight, and every millisecond spent waiting would be taken from polling. Measured with 1,000
-and 10,000 feeds of one host (two slots): 1.1–1.7 polls share a commit, and a commit costs some
-0.13 ms of CPU beyond its polls' rows (``benchmarks/store_cost.py``): a window would buy little.
+A batch waits a little for the polls still reading (``WINDOW``, 20 ms at most), and not at all
+when none is: a poll alone, as at a few channels, is written at once. The platform's slot is
+given back before storing (``monitor.limits``), so the wait holds up no host; a poll keeps one
+of the daemon's slots (``max_in_flight``) until it is stored, so a batch never holds more polls
+than are in flight. Measured at 10,000 feeds: without the wait 1.1–1.7 polls shared a commit,
+each commit costing its flush and a hop to the database thread (``benchmarks/store_cost.py``,
+``COMMITS=`` in ``benchmarks/daemon_load.sh``).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from monitor.records import DbCall, PollOutcome
 from monitor.storage import Store
 
 _Pending = tuple[int, PollOutcome, "asyncio.Future[int]"]
 
+WINDOW = 0.02
+"""Seconds a batch waits at most for the polls in flight to join it."""
+
 
 class PollWriter:
     """Queues finished polls and writes them in batches on the database thread."""
 
-    def __init__(self, store: Store, db: DbCall) -> None:
+    def __init__(
+        self, store: Store, db: DbCall, *, coming: Callable[[], int] | None = None
+    ) -> None:
+        """``coming``: how many polls are running that have not been handed here yet (None:
+        a batch never waits)."""
         self._store = store
         self._db = db
+        self._coming = coming
         self._pending: list[_Pending] = []
         self._flushing: asyncio.Task[None] | None = None
+        self._gathering: asyncio.Future[None] | None = None
 
     async def record(self, channel_id: int, outcome: PollOutcome) -> int:
         """Store one poll (with whatever else is ready); return its number of new posts."""
@@ -36,10 +48,30 @@ class PollWriter:
         self._pending.append((channel_id, outcome, future))
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.create_task(self._flush())
+        elif self._gathering is not None and not self._expecting():
+            _wake(self._gathering)
         return await future
+
+    def _expecting(self) -> bool:
+        """Whether polls still running may join the batch."""
+        return self._coming is not None and self._coming() > 0
+
+    async def _gather(self) -> None:
+        """Wait up to ``WINDOW`` for the polls in flight to join the batch."""
+        if not self._expecting():
+            return
+        loop = asyncio.get_running_loop()
+        self._gathering = gathering = loop.create_future()
+        timer = loop.call_later(WINDOW, _wake, gathering)
+        try:
+            await gathering
+        finally:
+            timer.cancel()
+            self._gathering = None
 
     async def _flush(self) -> None:
         while self._pending:
+            await self._gather()
             batch, self._pending = self._pending, []
             try:
                 counts = await self._db(self._store.record_polls, [(c, o) for c, o, _ in batch])
@@ -62,3 +94,8 @@ class PollWriter:
         else:
             if not future.done():
                 future.set_result(count)
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -218,3 +218,48 @@ async def test_the_writer_stores_the_others_when_one_poll_is_refused(
         False,
     )
     counting.close()
+
+
+async def test_a_batch_waits_for_the_polls_still_reading_and_no_longer(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("monitor.writer.WINDOW", 3600)  # only the polls joining end the wait
+    counting = CountingStore(store.url)
+    a, b, c = ids(counting, 3)
+    reading = {b}  # b's platform has not answered yet when a's poll is handed over
+
+    async def db(fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.to_thread(fn, *args)
+
+    writer = PollWriter(counting, db, coming=lambda: len(reading))
+    first = asyncio.create_task(writer.record(a, unchanged()))
+    for _ in range(5):  # the batch is started, and waits: b may still join it
+        await asyncio.sleep(0)
+    assert counting.batches == [] and not first.done()
+
+    async def hand_over() -> int:  # as the poller does: b's read is done, then it is stored
+        reading.discard(b)
+        return await writer.record(b, read(Post("1", NOW)))
+
+    assert await asyncio.wait_for(hand_over(), 30) == 1
+    assert await first == 0
+    assert counting.batches == [2]  # one commit for both
+
+    alone = writer.record(c, unchanged())  # nothing still reading: written at once
+    assert await asyncio.wait_for(alone, 30) == 0
+    assert counting.batches == [2, 1]
+
+
+async def test_a_batch_waits_for_a_slow_read_no_longer_than_the_window(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("monitor.writer.WINDOW", 0.05)
+    counting = CountingStore(store.url)
+    [a] = ids(counting, 1)
+
+    async def db(fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.to_thread(fn, *args)
+
+    writer = PollWriter(counting, db, coming=lambda: 1)  # some poll is always reading
+    assert await asyncio.wait_for(writer.record(a, unchanged()), 30) == 0
+    assert counting.batches == [1]
