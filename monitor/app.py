@@ -319,7 +319,7 @@ async def run_daemon(
             next_polls=scheduler.next_polls,
             pages=PageOptions.from_settings(settings.monitor),
             offload=on_pages,
-            exposition=exposition.render,
+            exposition=exposition.pieces,
         )
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()

@@ -1,11 +1,12 @@
 """``/metrics`` without judging or rendering what did not change.
 
 The per-channel series make up nearly all of a scrape (3 kB a channel). Each channel's lines
-are rendered once for what they show (``metrics.Shown``) and kept; a scrape joins them under
-the families' headers, and the joined bytes are kept until some judgement changes (the
-judgement's ``version``). The daemon's own instruments are small and rendered at every scrape
-by prometheus_client as usual. Lines are written as prometheus_client writes them (sorted
-labels, escaped values, Go float format), and a test holds the two to the same bytes.
+are rendered once for what they show (``metrics.Shown``) and kept; a scrape sends them under
+the families' headers, piece after piece (never joined: 250 MB at 100,000 channels), and the
+list of pieces is kept until some judgement changes (the judgement's ``version``). The daemon's
+own instruments are small and rendered at every scrape by prometheus_client as usual. Lines are
+written as prometheus_client writes them (sorted labels, escaped values, Go float format), and
+a test holds the two to the same bytes.
 """
 
 from __future__ import annotations
@@ -112,19 +113,29 @@ class ChannelExposition:
         self._rendered: dict[
             tuple[object, ...], dict[int, tuple[ChannelView, Shown, tuple[bytes, ...]]]
         ] = {}  # by how lines are written (``_Lines.signature``), by channel
-        self._joined: dict[tuple[object, ...], tuple[tuple[int, int], bytes]] = {}
+        self._joined: dict[tuple[object, ...], tuple[tuple[int, int], tuple[bytes, ...]]] = {}
         self._prepared = (-1, -1)  # the judgement's version, and the held set's
 
     def render(self, encoder: Encoder, registry: Collector) -> bytes:
         """The whole exposition: ``registry`` as ``encoder`` writes it, then the channels."""
+        return b"".join(self.pieces(encoder, registry))
+
+    def pieces(self, encoder: Encoder, registry: Collector) -> Sequence[bytes]:
+        """The whole exposition in pieces, to be sent one after the other: at 100,000 channels
+        it is some 250 MB, which is never joined in memory (``render`` joins it)."""
         own = encoder(registry)
-        channels = self.channels(encoder)
+        channels = self.channel_pieces(encoder)
         if own.endswith(_EOF):  # OpenMetrics: the end marker stays last
-            return own[: -len(_EOF)] + channels + _EOF
-        return own + channels
+            return (own[: -len(_EOF)], *channels, _EOF)
+        return (own, *channels)
 
     def channels(self, encoder: Encoder) -> bytes:
         """Build information and every channel's series, as ``encoder`` writes them."""
+        return b"".join(self.channel_pieces(encoder))
+
+    def channel_pieces(self, encoder: Encoder) -> tuple[bytes, ...]:
+        """``channels`` in pieces: each family's header and each channel's lines of it, as
+        kept (the same tuple until some judgement changes)."""
         key = _key(encoder)
         with self._lock:
             version, judged = self._current()
@@ -138,9 +149,9 @@ class ChannelExposition:
             for index, family in enumerate(channel_families().values()):
                 parts.append(_headers(encoder, [family]))
                 parts.extend(chunks[index] for chunks in per_channel)
-            body = b"".join(parts)
-            self._joined = {key: (stamp, body)}  # one kept: a scraper asks in one format
-            return body
+            pieces = tuple(parts)
+            self._joined = {key: (stamp, pieces)}  # one kept: a scraper asks in one format
+            return pieces
 
     def prepare(self, encoder: Encoder = generate_latest) -> None:
         """Render the lines of every channel whose judgement changed since the last call (of

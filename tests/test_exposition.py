@@ -105,7 +105,7 @@ def test_lines_follow_the_judgement_and_are_kept_while_it_stands() -> None:
     encoder, _ = choose_encoder("")
     first = exposition.render(encoder, CollectorRegistry())
     assert exposition.render(encoder, CollectorRegistry()) == first
-    assert exposition.channels(encoder) is exposition.channels(encoder)  # kept, not rebuilt
+    assert exposition.channel_pieces(encoder) is exposition.channel_pieces(encoder)  # kept
 
     exposition.prepare()  # rendered ahead; OpenMetrics writes the same sample lines
     openmetrics, _ = choose_encoder("application/openmetrics-text;version=1.0.0")
@@ -162,7 +162,7 @@ def test_only_the_channels_held_are_exported_and_a_new_held_set_is_joined_anew()
         exposition.prepare()
         body = exposition.render(encoder, CollectorRegistry())
         assert body == reference([views[0][1], views[2][1]], accept)
-        assert exposition.channels(encoder) is exposition.channels(encoder)  # kept
+        assert exposition.channel_pieces(encoder) is exposition.channel_pieces(encoder)  # kept
 
         held.append((len(held), frozenset({2})))  # the same judgement: only the set moved
         exposition.prepare()

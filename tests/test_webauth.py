@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.settings import WebSettings
 from monitor.web import build_app
+from monitor.web.app import SLICE
 from monitor.web.auth import CACHE_FOR, CACHE_SIZE, BasicAuth, credentials
 from tests.tls import bcrypt_hash
 
@@ -172,3 +173,36 @@ async def test_without_a_web_config_the_server_is_as_before() -> None:
         response = await client.get("/metrics")
         assert response.status == 200
         assert "X-Frame-Options" not in response.headers
+
+
+async def test_a_large_exposition_is_sent_whole_in_slices_with_its_length() -> None:
+    """``/metrics`` at scale: the exposition's pieces are sent one slice at a time (never
+    joined whole), with the exact Content-Length and the configured headers."""
+    pieces = [f'm{{channel="{i}"}} {i}\n'.encode() * 7 for i in range(60_000)]
+
+    async def snapshot() -> list[object]:
+        return []
+
+    async def ready() -> bool:
+        return True
+
+    app = build_app(
+        registry=CollectorRegistry(),
+        snapshot=snapshot,  # type: ignore[arg-type]
+        live=lambda: None,
+        ready=ready,
+        clock=lambda: datetime(2026, 1, 1, tzinfo=UTC),
+        protect=WebSettings(source="web-config.yml", headers=(("X-Frame-Options", "deny"),)),
+        exposition=lambda encoder, registry: pieces,
+    )
+    whole = b"".join(pieces)
+    assert len(whole) > 3 * SLICE
+    async with TestClient(TestServer(app)) as client:
+        response = await client.get("/metrics")
+        assert response.status == 200
+        assert await response.read() == whole
+        assert response.headers["Content-Length"] == str(len(whole))
+        assert "Transfer-Encoding" not in response.headers
+        assert response.headers["X-Frame-Options"] == "deny"
+        head = await client.head("/metrics")
+        assert head.status == 200 and head.headers["Content-Length"] == str(len(whole))
