@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -110,7 +111,7 @@ async def test_the_cache_holds_at_most_cache_size_entries() -> None:
 # --- the middleware on the daemon's application -------------------------------------------------
 
 
-def app_client(protect: WebSettings | None) -> TestClient:  # type: ignore[type-arg]
+def app_client(protect: WebSettings | None, exposition: Any = None) -> TestClient:  # type: ignore[type-arg]
     async def snapshot() -> list[object]:
         return []
 
@@ -124,6 +125,7 @@ def app_client(protect: WebSettings | None) -> TestClient:  # type: ignore[type-
         ready=ready,
         clock=lambda: datetime(2026, 1, 1, tzinfo=UTC),
         protect=protect,
+        exposition=exposition,
     )
     return TestClient(TestServer(app))
 
@@ -179,25 +181,10 @@ async def test_a_large_exposition_is_sent_whole_in_slices_with_its_length() -> N
     """``/metrics`` at scale: the exposition's pieces are sent one slice at a time (never
     joined whole), with the exact Content-Length and the configured headers."""
     pieces = [f'm{{channel="{i}"}} {i}\n'.encode() * 7 for i in range(60_000)]
-
-    async def snapshot() -> list[object]:
-        return []
-
-    async def ready() -> bool:
-        return True
-
-    app = build_app(
-        registry=CollectorRegistry(),
-        snapshot=snapshot,  # type: ignore[arg-type]
-        live=lambda: None,
-        ready=ready,
-        clock=lambda: datetime(2026, 1, 1, tzinfo=UTC),
-        protect=WebSettings(source="web-config.yml", headers=(("X-Frame-Options", "deny"),)),
-        exposition=lambda encoder, registry: pieces,
-    )
+    protect = WebSettings(source="web-config.yml", headers=(("X-Frame-Options", "deny"),))
     whole = b"".join(pieces)
     assert len(whole) > 3 * SLICE
-    async with TestClient(TestServer(app)) as client:
+    async with app_client(protect, lambda encoder, registry: pieces) as client:
         response = await client.get("/metrics")
         assert response.status == 200
         assert await response.read() == whole
