@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from monitor.cadence import ActivityState
 from monitor.explain import health, reason
+from monitor.timestamps import rfc3339
 from monitor.views import ChannelView
 
 OK_STATES = frozenset({ActivityState.ACTIVE, ActivityState.PARKED})
 
 EXIT_OK, EXIT_FLAGGED, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
-
-
-def rfc3339(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 def channel_json(view: ChannelView) -> dict[str, Any]:

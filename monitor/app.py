@@ -29,7 +29,7 @@ from monitor.jobs import Poller, PollReport, utcnow
 from monitor.judgement import Judgements
 from monitor.leader import leases_for, startup_lock
 from monitor.metrics import Instruments, PollingCollector, WebsiteCollector
-from monitor.notify_job import event_feed, start_notifier
+from monitor.notify.job import event_feed, start_notifier
 from monitor.pacing import Pacing, shared_credentials
 from monitor.records import ChannelKey, DbCall
 from monitor.redact import Redactor

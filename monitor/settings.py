@@ -163,7 +163,7 @@ TEXT_ONLY_HOSTS: tuple[str, ...] = ("chat.googleapis.com",)
 
 
 WEBHOOK_MARKUPS: tuple[str, ...] = ("slack", "markdown", "google_chat")
-"""How a receiver reads ``text`` (``monitor.notify_markup`` escapes names for each)."""
+"""How a receiver reads ``text`` (``monitor.notify.markup`` escapes names for each)."""
 
 SLACK_HOSTS: tuple[str, ...] = ("hooks.slack.com", "hooks.slack-gov.com")
 GOOGLE_CHAT_HOSTS: tuple[str, ...] = ("chat.googleapis.com",)

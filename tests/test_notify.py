@@ -1,5 +1,5 @@
-"""``monitor.notify`` and ``monitor.notify_message``: the pure diff of views against the recorded
-alert state, digests, and the words people read."""
+"""``monitor.notify.events`` and ``monitor.notify.message``: the pure diff of views against the
+recorded alert state, digests, and the words people read."""
 
 from __future__ import annotations
 
@@ -10,9 +10,21 @@ from typing import Any
 
 import pytest
 
-from monitor import notify
-from monitor.notify import AlertState, Event, EventKind, NewEvent
-from monitor.notify_message import body, human
+from monitor.notify.events import (
+    AlertState,
+    DigestDue,
+    Evaluation,
+    Event,
+    EventKind,
+    NewEvent,
+    digest_event,
+    digest_period,
+    digests_due,
+    evaluate,
+    retry_delay,
+    stale_start,
+)
+from monitor.notify.message import body, human
 from monitor.records import ChannelRecord, PostTime
 from monitor.settings import ChannelSettings, NotifySettings, Policy, WebhookSettings
 from monitor.views import ChannelView, judge
@@ -68,11 +80,11 @@ def run(
     views: Sequence[ChannelView],
     alerts: Sequence[AlertState] = (),
     rules: NotifySettings = RULES,
-) -> notify.Evaluation:
-    return notify.evaluate(views, {a.channel_id: a for a in alerts}, rules, NOW)
+) -> Evaluation:
+    return evaluate(views, {a.channel_id: a for a in alerts}, rules, NOW)
 
 
-def kinds(evaluation: notify.Evaluation) -> list[tuple[str, str | None, str | None]]:
+def kinds(evaluation: Evaluation) -> list[tuple[str, str | None, str | None]]:
     return [(e.kind.value, e.old_state, e.new_state) for e in evaluation.events]
 
 
@@ -127,7 +139,7 @@ def test_worsening_keeps_the_start_of_the_spell() -> None:
 
 def test_staying_in_the_same_state_records_nothing() -> None:
     alert = stored(state="inactive", stale_since=NOW - 10 * DAY, reminded_at=NOW - DAY)
-    assert run([view(posts=INACTIVE)], [alert]) == notify.Evaluation((), ())
+    assert run([view(posts=INACTIVE)], [alert]) == Evaluation((), ())
 
 
 def test_recovery_says_how_long_the_channel_needed_attention() -> None:
@@ -305,17 +317,17 @@ def test_stale_start_is_when_the_first_notified_state_began() -> None:
     inactive = view(posts=INACTIVE)
     # 40 days silent after weekly posts: quiet after 3 weeks, before inactive at 30 days
     assert inactive.cadence.quiet_after is not None
-    assert notify.stale_start(inactive, states, NOW) == inactive.cadence.quiet_after
-    assert notify.stale_start(inactive, ("inactive",), NOW) == NOW - 10 * DAY
-    assert notify.stale_start(view(posts=[]), states, NOW) == NOW
-    assert notify.stale_start(view(posts=DORMANT), ("dormant",), NOW) == NOW - 20 * DAY
+    assert stale_start(inactive, states, NOW) == inactive.cadence.quiet_after
+    assert stale_start(inactive, ("inactive",), NOW) == NOW - 10 * DAY
+    assert stale_start(view(posts=[]), states, NOW) == NOW
+    assert stale_start(view(posts=DORMANT), ("dormant",), NOW) == NOW - 20 * DAY
 
 
 # --- digests ----------------------------------------------------------------------------------
 
 
 def test_digest_periods_are_aligned_on_mondays() -> None:
-    start, end = notify.digest_period(NOW, timedelta(days=14))
+    start, end = digest_period(NOW, timedelta(days=14))
     assert end - start == timedelta(days=14)
     assert end <= NOW < end + timedelta(days=14)
     assert end.weekday() == 0
@@ -324,7 +336,7 @@ def test_digest_periods_are_aligned_on_mondays() -> None:
 
 def test_digests_are_due_for_organisations_evaluated_before_the_period_ended() -> None:
     every = timedelta(days=14)
-    _, end = notify.digest_period(NOW, every)
+    _, end = digest_period(NOW, every)
     views = [
         view(posts=ACTIVE, channel_id=1),
         view(posts=ACTIVE, channel_id=2, org="Gemeente B"),
@@ -336,16 +348,16 @@ def test_digests_are_due_for_organisations_evaluated_before_the_period_ended() -
         2: replace(stored(2), created_at=end + timedelta(hours=1)),  # too new for this one
         4: stored(4),
     }  # Gemeente C: never evaluated yet
-    due = notify.digests_due(views, alerts, every, NOW)
+    due = digests_due(views, alerts, every, NOW)
     assert [d.organisation for d in due] == ["Gemeente A"]
     assert due[0].key == f"digest/{end:%Y-%m-%dT%H:%M:%SZ}/Gemeente A"
-    assert notify.digests_due(views, alerts, timedelta(0), NOW) == []
+    assert digests_due(views, alerts, timedelta(0), NOW) == []
 
 
 def test_a_digest_counts_posts_in_the_period_against_each_target() -> None:
     every = timedelta(days=14)
-    start, end = notify.digest_period(NOW, every)
-    due = notify.DigestDue("Gemeente A", start, end)
+    start, end = digest_period(NOW, every)
+    due = DigestDue("Gemeente A", start, end)
     weekly = Policy(target_posts=1, target_period=timedelta(days=7))  # expects 2 in 14 days
     views = [
         view(posts=ACTIVE, channel_id=1),
@@ -362,7 +374,7 @@ def test_a_digest_counts_posts_in_the_period_against_each_target() -> None:
         2: inside[:1],
         3: inside,
     }
-    event = notify.digest_event(due, views, posts)
+    event = digest_event(due, views, posts)
     assert (event.kind, event.organisation, event.channel_id) == (
         EventKind.DIGEST,
         "Gemeente A",
@@ -468,11 +480,11 @@ def test_headlines_for_reminders_and_recoveries() -> None:
 
 
 def test_a_digest_message() -> None:
-    start, end = notify.digest_period(NOW, timedelta(days=14))
-    due = notify.DigestDue("Gemeente A", start, end)
+    start, end = digest_period(NOW, timedelta(days=14))
+    due = DigestDue("Gemeente A", start, end)
     views = [view(posts=ACTIVE, channel_id=1), view(posts=INACTIVE, channel_id=2)]
     posts = {1: [PostTime(start + DAY * i, "post") for i in range(5)]}
-    message = body("Gemeente A", [recorded(notify.digest_event(due, views, posts), 9)], None)
+    message = body("Gemeente A", [recorded(digest_event(due, views, posts), 9)], None)
     assert message["kind"] == "digest"
     assert message["text"].splitlines() == [
         "Gemeente A: posts in the last 14 days (9 Nov – 22 Nov 2026) against each channel's target",
@@ -530,6 +542,6 @@ def test_durations_for_people(seconds: float | None, text: str) -> None:
 
 def test_retry_delay_doubles_from_the_evaluation_interval_up_to_an_hour() -> None:
     minute = timedelta(minutes=1)
-    assert [notify.retry_delay(n, minute) for n in (1, 2, 3)] == [minute, 2 * minute, 4 * minute]
-    assert notify.retry_delay(40, minute) == timedelta(hours=1)
-    assert notify.retry_delay(1, timedelta(hours=2)) == timedelta(hours=2)
+    assert [retry_delay(n, minute) for n in (1, 2, 3)] == [minute, 2 * minute, 4 * minute]
+    assert retry_delay(40, minute) == timedelta(hours=1)
+    assert retry_delay(1, timedelta(hours=2)) == timedelta(hours=2)

@@ -1,4 +1,4 @@
-"""``monitor.notify_job``: rounds of evaluate → record → send, against a real store and a mock
+"""``monitor.notify.job``: rounds of evaluate → record → send, against a real store and a mock
 webhook (``httpx.MockTransport``), with a clock the test moves."""
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from connectors.base import FetchResult, Post, Profile
-from monitor import notify, notify_job
 from monitor.judgement import Judgements
-from monitor.notify_job import Notifier, event_feed
-from monitor.notify_store import LEASE, NotificationStore
+from monitor.notify import job
+from monitor.notify.events import EventKind, NewEvent, digest_period
+from monitor.notify.job import Notifier, event_feed
+from monitor.notify.store import LEASE, NotificationStore
 from monitor.records import PollOutcome
 from monitor.settings import (
     ChannelSettings,
@@ -193,7 +194,7 @@ async def test_a_change_recorded_before_a_crash_is_sent_once_after_the_restart(
     world.poll(0, 40)
     crashed = world.make()
     recorded = crashed.evaluate(world.clock.now)  # the crash comes before any send
-    assert [e.kind for e in recorded] == [notify.EventKind.STATE_CHANGED]
+    assert [e.kind for e in recorded] == [EventKind.STATE_CHANGED]
     assert world.hooks.sent == []
 
     restarted = world.make()
@@ -266,7 +267,7 @@ async def test_webhook_urls_stay_out_of_logs_errors_and_the_event_log(
 
 async def test_a_digest_every_period_once(world: World) -> None:
     every = timedelta(days=14)
-    _, end = notify.digest_period(NOW, every)
+    _, end = digest_period(NOW, every)
     world.clock.now = end - DAY
     world.poll(0, 1, 3, 5, 20)
     world.poll(1, 2)
@@ -341,8 +342,8 @@ async def test_a_webhook_that_refuses_a_message_gets_it_three_times_then_it_fail
     for _ in range(6):
         world.clock.now += timedelta(hours=1)
         await notifier.round()
-    assert [s for _, s, _ in world.hooks.sent] == [status] * notify_job.REJECTED_AFTER
-    assert counter(notifier, "team", "failed") == notify_job.REJECTED_AFTER - 1
+    assert [s for _, s, _ in world.hooks.sent] == [status] * job.REJECTED_AFTER
+    assert counter(notifier, "team", "failed") == job.REJECTED_AFTER - 1
     assert counter(notifier, "team", "rejected") == 1
     assert notifier.instruments.pending.labels("team")._value.get() == 0
     (logged,) = await event_feed(world.store, _run)(10)
@@ -350,7 +351,7 @@ async def test_a_webhook_that_refuses_a_message_gets_it_three_times_then_it_fail
     assert logged["notified_at"] is None
     (delivery,) = logged["deliveries"]
     assert delivery["status"] == "failed"
-    assert delivery["attempts"] == notify_job.REJECTED_AFTER
+    assert delivery["attempts"] == job.REJECTED_AFTER
     assert delivery["next_attempt_at"] is None
     assert delivery["last_error"] == f"HTTP {status}"
     given_up = [r for r in caplog.records if r.levelno == logging.ERROR]
@@ -360,7 +361,7 @@ async def test_a_webhook_that_refuses_a_message_gets_it_three_times_then_it_fail
     # failed stays failed: a restart does not make it due again
     assert NotificationStore(world.store.engine).retry_now(["team"], world.clock.now) == 0
     await world.make().round()
-    assert len(world.hooks.sent) == notify_job.REJECTED_AFTER
+    assert len(world.hooks.sent) == job.REJECTED_AFTER
 
 
 async def test_a_new_event_sent_with_a_refused_one_still_gets_its_own_tries(world: World) -> None:
@@ -411,9 +412,7 @@ def record_changes(world: World, count: int, organisation: str = "Gemeente A") -
     channel_id = world.ids[CHANNELS[0].key]
     detail = {"platform": "rss", "name": "Nieuws", "silence_seconds": 40 * 86400.0}
     events = [
-        notify.NewEvent(
-            organisation, notify.EventKind.STATE_CHANGED, channel_id, "quiet", "inactive", detail
-        )
+        NewEvent(organisation, EventKind.STATE_CHANGED, channel_id, "quiet", "inactive", detail)
         for _ in range(count)
     ]
     assert NotificationStore(world.store.engine).record(events, [], [TEAM], world.clock.now)
@@ -437,7 +436,7 @@ async def test_an_organisations_events_go_in_parts_of_at_most_twenty(world: Worl
 async def test_a_post_that_never_ends_is_cut_off_at_its_deadline(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(notify_job, "POST_DEADLINE", 0.05)
+    monkeypatch.setattr(job, "POST_DEADLINE", 0.05)
     world.hooks.hang.add("team")
     world.poll(0, 40)
     notifier = world.make()

@@ -11,8 +11,8 @@ from dataclasses import replace
 
 import pytest
 
-from monitor.notify_markup import MARKUPS, inert, inert_url
-from monitor.notify_message import body
+from monitor.notify.markup import MARKUPS, inert, inert_url
+from monitor.notify.message import body
 from monitor.settings import WebhookSettings
 from tests.test_notify import recorded, run, view
 

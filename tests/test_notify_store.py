@@ -1,4 +1,4 @@
-"""``monitor.notify_store``: the event log recorded and claimed atomically (SQLite, PostgreSQL)."""
+"""``monitor.notify.store``: the event log recorded and claimed atomically (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 from monitor import storage
-from monitor.notify import AlertState, EventKind, NewEvent
-from monitor.notify_store import LEASE, NotificationStore
+from monitor.notify.events import AlertState, EventKind, NewEvent
+from monitor.notify.store import LEASE, NotificationStore
 from monitor.settings import ChannelSettings, Policy, WebhookSettings
 from monitor.storage import Store
 from tests.conftest import NOW

@@ -15,7 +15,7 @@ from markupsafe import escape
 from prometheus_client import CollectorRegistry
 
 from monitor.models import Poll
-from monitor.notify import Event, EventKind
+from monitor.notify.events import Event, EventKind
 from monitor.records import ChannelRecord, PostTime
 from monitor.settings import ChannelSettings, Policy
 from monitor.views import ChannelView, judge

@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from monitor.api import rfc3339
 from monitor.discovery.compare import Finding
 from monitor.discovery.model import LinkedChannel
+from monitor.timestamps import rfc3339
 from monitor.untrusted import plain
 
 FORMATS = ("table", "json", "toml")

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from monitor.models import Poll
-from monitor.notify import Event
-from monitor.notify_store import NotificationStore
+from monitor.notify.events import Event
+from monitor.notify.store import NotificationStore
 from monitor.records import PostTime
 from monitor.storage import Store
 

@@ -2,9 +2,9 @@
 
 ``evaluate`` compares every channel's judged view with what the event log last recorded for it
 (its ``AlertState``) and returns the events to record and the alert states to write, both in one
-transaction (``monitor.notify_store``). ``digests_due`` and ``digest_event`` make the periodic
-digest. No clock, no I/O: ``now`` is passed in. Sending is ``monitor.notify_job``; the words
-people read are ``monitor.notify_message``.
+transaction (``monitor.notify.store``). ``digests_due`` and ``digest_event`` make the periodic
+digest. No clock, no I/O: ``now`` is passed in. Sending is ``monitor.notify.job``; the words
+people read are ``monitor.notify.message``.
 
 The rules, in short:
 
@@ -28,10 +28,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from monitor.api import rfc3339
 from monitor.cadence import ActivityState
 from monitor.records import PostTime
 from monitor.settings import NotifySettings
+from monitor.timestamps import rfc3339
 from monitor.views import ChannelView
 
 

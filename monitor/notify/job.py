@@ -1,7 +1,7 @@
 """Native notifications, the shell: every ``evaluate_every``, record what changed, then send it.
 
 One round: on the database thread, judge every channel, diff against the recorded alert
-states and record the events (``monitor.notify``, ``monitor.notify_store``), digests
+states and record the events (``monitor.notify.events``, ``monitor.notify.store``), digests
 included; then claim the pending deliveries, group them per webhook and organisation, POST
 one message per group (in parts of at most ``MAX_EVENTS`` events), and mark them sent, or give
 them back to be retried with backoff. A webhook that refuses a message with a 4xx other than
@@ -30,11 +30,19 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from monitor import notify, views
+from monitor import views
 from monitor.http_client import USER_AGENT
 from monitor.metrics import PREFIX
-from monitor.notify_message import MAX_EVENTS, body, logged_json
-from monitor.notify_store import LEASE, Claim, ClaimedDelivery, NotificationStore
+from monitor.notify.events import (
+    EventKind,
+    NewEvent,
+    digest_event,
+    digests_due,
+    evaluate,
+    retry_delay,
+)
+from monitor.notify.message import MAX_EVENTS, body, logged_json
+from monitor.notify.store import LEASE, Claim, ClaimedDelivery, NotificationStore
 from monitor.records import ChannelKey, DbCall, StoreFault
 from monitor.redact import Redactor
 from monitor.settings import Settings, WebhookSettings
@@ -95,7 +103,7 @@ class NotifyInstruments:
             for result in RESULTS:
                 self.messages.labels(name, result)
             self.pending.labels(name)
-        for kind in notify.EventKind:
+        for kind in EventKind:
             self.events.labels(kind.value)
 
 
@@ -153,7 +161,7 @@ class Notifier:
             self.instruments.pending.labels(name).set(count)
         self.instruments.evaluations.inc()
 
-    def evaluate(self, now: datetime) -> list[notify.NewEvent]:
+    def evaluate(self, now: datetime) -> list[NewEvent]:
         """Judge every channel at ``now`` and record what changed (database thread)."""
         if self._judged is not None:  # the daemon's judgement, kept current
             judged = self._judged(now)
@@ -162,16 +170,16 @@ class Notifier:
             judged = views.snapshot(self._store, channels, self._ids, now, self._store_faults())
         ids = [v.record.id for v in judged]
         alerts = self._log_store.alerts(ids)
-        evaluation = notify.evaluate(judged, alerts, self._rules, now)
+        evaluation = evaluate(judged, alerts, self._rules, now)
         events = list(evaluation.events)
-        due = notify.digests_due(judged, alerts, self._rules.digest_every, now)
+        due = digests_due(judged, alerts, self._rules.digest_every, now)
         if due:
             done = self._log_store.recorded_keys(d.key for d in due)
             due = [d for d in due if d.key not in done]
         if due:
             start = min(d.start for d in due)
             posts = self._store.post_times(ids, since=start, newest=0)
-            events += [notify.digest_event(d, judged, posts) for d in due]
+            events += [digest_event(d, judged, posts) for d in due]
         if not events and not evaluation.alerts:
             return []
         if not self._log_store.record(events, evaluation.alerts, self._rules.webhooks, now):
@@ -199,7 +207,7 @@ class Notifier:
         groups: dict[tuple[str, str, bool], list[ClaimedDelivery]] = defaultdict(list)
         for delivery in claim.deliveries:
             event = delivery.event
-            digest = event.kind is notify.EventKind.DIGEST
+            digest = event.kind is EventKind.DIGEST
             groups[(delivery.webhook, event.organisation, digest)].append(delivery)
         messages: list[tuple[str, str, tuple[int, int], list[ClaimedDelivery]]] = []
         for (name, organisation, _), deliveries in groups.items():
@@ -279,7 +287,7 @@ class Notifier:
             )
         if again:
             attempts = max(d.attempts for d in again)
-            delay = notify.retry_delay(attempts, self._rules.evaluate_every)
+            delay = retry_delay(attempts, self._rules.evaluate_every)
             retry_at = self._clock() + delay
             release = partial(self._log_store.release, retry_at=retry_at, error=answer.error)
             await self._db(release, claim, [d.id for d in again])

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from monitor.models import AlertEvent, ChannelAlert, Delivery
-from monitor.notify import AlertState, Event, EventKind, NewEvent
+from monitor.notify.events import AlertState, Event, EventKind, NewEvent
 from monitor.settings import WebhookSettings
 
 LEASE = timedelta(minutes=5)  # a claim older than this is abandoned (its sender died)

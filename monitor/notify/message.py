@@ -24,10 +24,10 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.api import rfc3339
-from monitor.notify import ATTENTION, Event, EventKind
-from monitor.notify_markup import inert, inert_url
-from monitor.notify_store import LoggedEvent
+from monitor.notify.events import ATTENTION, Event, EventKind
+from monitor.notify.markup import inert, inert_url
+from monitor.notify.store import LoggedEvent
+from monitor.timestamps import rfc3339
 
 MAX_LINES = 40  # longer messages list this many events and say how many more there are
 MAX_EVENTS = 20  # events per message; an organisation's further events go in further parts
@@ -114,7 +114,7 @@ def body(
 
     ``text_only``: only ``{"text": …}`` (``format = "text"``). ``part``: this message is part
     ``part[0]`` of ``part[1]``, said in its first line when there is more than one.
-    ``markup``: how the receiver reads ``text`` (``monitor.notify_markup``); names and
+    ``markup``: how the receiver reads ``text`` (``monitor.notify.markup``); names and
     addresses are escaped for it there, and left as they are in the JSON facts.
     """
     ordered = sorted(events, key=lambda e: (e.at, e.id))
