@@ -15,8 +15,11 @@ requests for the same feed (interval + up to ``jitter`` + the poll's own time: m
 daemon fell behind), its median, 99th percentile and largest; the polls a second and the
 daemon's CPU per poll over every round but the first two (all unchanged polls, 304).
 
+With ``--scrape S`` it also scrapes ``/metrics`` every S seconds until the stop, as Prometheus
+would, and reports the scrapes' times and size and the daemon's resident memory (peak and last).
+
     .venv/bin/python benchmarks/daemon_scale.py --channels 10000 [--hosts 10000] \\
-        [--stop-after 3000] [--rounds 3 --interval 60s] [--code ../main]
+        [--stop-after 3000] [--rounds 3 --interval 60s] [--scrape 15] [--code ../main]
 """
 
 from __future__ import annotations
@@ -121,6 +124,48 @@ def healthy(port: int) -> bool:
         return False
 
 
+class Scraper:
+    """Scrapes ``/metrics`` every ``every`` seconds in a thread, as Prometheus would."""
+
+    def __init__(self, port: int, every: float) -> None:
+        self.port, self.every = port, every
+        self.times: list[float] = []
+        self.size = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            started = time.perf_counter()
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.port}/metrics", timeout=60
+                ) as r:
+                    self.size = len(r.read())
+            except OSError as exc:
+                print(f"scrape failed: {exc}")
+                continue
+            self.times.append(time.perf_counter() - started)
+
+    def report(self, pid: int) -> None:
+        self._stop.set()
+        self._thread.join()
+        status = Path(f"/proc/{pid}/status").read_text()
+        rss = {
+            k: int(v.split()[0]) / 1024
+            for k, v in (line.split(":", 1) for line in status.splitlines())
+            if k in ("VmRSS", "VmHWM")
+        }
+        times = sorted(self.times) or [0.0]
+        print(
+            f"/metrics every {self.every:.0f} s: {len(self.times)} scrapes of "
+            f"{self.size / 1e6:.0f} MB, "
+            f"median {1000 * times[len(times) // 2]:.0f} ms, slowest {1000 * times[-1]:.0f} ms; "
+            f"resident memory {rss['VmRSS']:.0f} MB (peak {rss['VmHWM']:.0f} MB)"
+        )
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -170,6 +215,7 @@ def main() -> None:
     parser.add_argument("--stop-after", type=int, help="SIGTERM once this many feeds were asked")
     parser.add_argument("--limit", type=float, default=900, help="seconds the first round may take")
     parser.add_argument("--rounds", type=int, default=0, help="intervals to poll on after it")
+    parser.add_argument("--scrape", type=float, help="scrape /metrics every this many seconds")
     parser.add_argument("--code", type=Path, default=ROOT, help="the source tree to run")
     args = parser.parse_args()
     feeds = Feeds(args.channels, args.hosts or args.channels, args.latency)
@@ -204,6 +250,7 @@ def main() -> None:
         up = time.monotonic()
         print(f"{args.channels} channels on {feeds.hosts} hosts, code {args.code.resolve()}")
         print(f"start: {up - started:.1f} s")
+        scraper = Scraper(port, args.scrape) if args.scrape else None
         target = args.stop_after or args.channels
         while feeds.asked < target and time.monotonic() - up < args.limit:
             time.sleep(0.05)
@@ -216,6 +263,8 @@ def main() -> None:
                 print(f"first round: not over after {args.limit:.0f} s ({feeds.asked} asked)")
         else:
             print(f"{feeds.asked} feeds asked after {time.monotonic() - up:.1f} s: SIGTERM")
+        if scraper is not None:
+            scraper.report(daemon.pid)
         stop = time.monotonic()
         daemon.send_signal(signal.SIGTERM)
         try:
