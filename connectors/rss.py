@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import ClassVar
 
@@ -36,7 +37,7 @@ class RssConnector:
         checkpoint: Checkpoint,
     ) -> FetchResult:
         """Read the feed; ``since`` is ignored, a feed always carries its latest entries."""
-        url = _feed_url(channel)
+        url = _feed_url(channel.handle)
         feed, kept = await read_feed(self._client, url, checkpoint)
         if feed is None:
             return FetchResult(not_modified=True, checkpoint=kept)
@@ -53,8 +54,9 @@ class RssConnector:
         return channel.handle.strip()
 
 
-def _feed_url(channel: ChannelRef) -> str:
-    url = channel.handle.strip()
+@functools.lru_cache(maxsize=1 << 17)  # checked at every poll
+def _feed_url(handle: str) -> str:
+    url = handle.strip()
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Mapping
 
 import httpx
@@ -29,6 +30,7 @@ MAX_IN_FLIGHT = 64
 """Polls at once in all, by default (``[monitor] max_in_flight``)."""
 
 
+@functools.lru_cache(maxsize=1 << 17)  # asked at every poll of a feed
 def _host(url: str) -> str | None:
     """``host:port`` of a feed URL (None when httpx cannot read it: the poll says why)."""
     try:

@@ -10,6 +10,7 @@ schedule.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -250,6 +251,7 @@ def channel_rows(
     yield "failures", labels, shown.consecutive_failures
 
 
+@functools.lru_cache(maxsize=1 << 17)  # a channel's lines are rendered again at every poll
 def _label_url(url: str | None) -> str:
     """The URL without query string (it may carry a key); empty when it cannot be read."""
     try:

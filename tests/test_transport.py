@@ -207,6 +207,38 @@ async def test_cookies_are_httpx_s_alone(serve) -> None:
     assert server.connections == 1
 
 
+async def test_only_answers_that_set_a_cookie_reach_the_jar(
+    serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = iter([b"Set-Cookie: session=s1; Path=/\r\n", b"", b"Set-Cookie: session=s2\r\n", b""])
+
+    async def answer(reader, writer, server: Server) -> None:
+        while True:
+            await server.read_head(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\n" + next(answers) + b"Content-Length: 0\r\n\r\n")
+            await writer.drain()
+
+    read: list[str] = []
+    extract = httpx.Cookies.extract_cookies
+
+    def spy(self: httpx.Cookies, response: httpx.Response) -> None:
+        read.append(response.headers.get("set-cookie", ""))
+        extract(self, response)
+
+    monkeypatch.setattr(httpx.Cookies, "extract_cookies", spy)
+    server = await serve(answer)
+    url = f"http://localhost:{server.port}/"
+    async with build_client(timeout=5.0) as client:
+        for _ in range(4):
+            await client.get(url)
+    assert read == ["session=s1; Path=/", "session=s2"]  # the two others were not looked at
+    sent = [
+        [line.lower() for line in head.split(b"\r\n") if line.lower().startswith(b"cookie:")]
+        for head in server.heads
+    ]
+    assert sent == [[], [b"cookie: session=s1"], [b"cookie: session=s1"], [b"cookie: session=s2"]]
+
+
 def transports() -> list[pytest.param]:
     return [
         pytest.param(lambda: httpx.AsyncHTTPTransport(retries=0), id="httpx"),
