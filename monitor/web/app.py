@@ -79,9 +79,11 @@ def build_app(
         if exposition is None:
             body = await offload(encoder, registry)
             return web.Response(body=body, headers={"Content-Type": content_type})
-        pieces = await offload(exposition, encoder, registry)
-        headers = {"Content-Type": content_type, "Content-Length": str(sum(map(len, pieces)))}
-        return web.Response(body=_in_slices(pieces), headers=headers)
+        body, size = await offload(_whole_or_pieces, exposition, encoder, registry)
+        if isinstance(body, bytes):
+            return web.Response(body=body, headers={"Content-Type": content_type})
+        headers = {"Content-Type": content_type, "Content-Length": str(size)}
+        return web.Response(body=_in_slices(body), headers=headers)
 
     async def healthz(_: web.Request) -> web.Response:
         problem = live()
@@ -141,7 +143,19 @@ def build_app(
 
 
 SLICE = 1 << 20
-"""Bytes of ``/metrics`` joined and written at a time."""
+"""Bytes of ``/metrics`` joined and written at a time, when it is sent in slices."""
+JOIN_AT_MOST = 64 << 20
+"""A ``/metrics`` body up to this size (some 20,000 channels) is joined off the event loop and
+sent at once; a larger one is sent in slices, so it is never in memory whole."""
+
+
+def _whole_or_pieces(
+    exposition: Exposition, encoder: Callable[[Collector], bytes], registry: CollectorRegistry
+) -> tuple[bytes | Sequence[bytes], int]:
+    """The exposition joined, or in pieces when it is large; and its size."""
+    pieces = exposition(encoder, registry)
+    size = sum(map(len, pieces))
+    return (b"".join(pieces) if size <= JOIN_AT_MOST else pieces), size
 
 
 async def _in_slices(pieces: Sequence[bytes]) -> AsyncIterator[bytes]:
