@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
+from dataclasses import replace
 
 from prometheus_client import generate_latest
 from prometheus_client.core import Metric
@@ -41,6 +42,7 @@ Changed = Callable[[int], tuple[int, Sequence[tuple[int, ChannelView]]] | None]
 Held = Callable[[], tuple[int, AbstractSet[int]]]  # a version of the set, and the channel ids
 _EOF = b"# EOF\n"
 _INDEX = {key: i for i, (key, *_) in enumerate(CHANNEL_FAMILIES)}
+_LAST_POLL, _LAST_SUCCESS = _INDEX["last_poll"], _INDEX["last_success"]
 
 
 class _Metrics(Collector):
@@ -85,12 +87,36 @@ class _Lines:
         chunks: list[list[str]] = [[] for _ in CHANNEL_FAMILIES]
         for key, values, value in channel_rows(settings, shown):
             index = _INDEX[key]
-            labels = ",".join(
-                f'{label}="{_label_value(values[at])}"' for at, label in self.orders[index]
-            )
-            number = floatToGoString(value)  # type: ignore[no-untyped-call]
-            chunks[index].append(f"{self.names[index]}{{{labels}}} {number}\n")
+            chunks[index].append(self._line(index, values, value))
         return tuple("".join(lines).encode() for lines in chunks)
+
+    def polled_again(
+        self, settings: ChannelSettings, before: Shown, chunks: tuple[bytes, ...], shown: Shown
+    ) -> tuple[bytes, ...] | None:
+        """``chunks`` (rendered for ``before``) for ``shown``, when all that moved is the last
+        poll and the last success, as after every unchanged poll: their two lines are rendered
+        again, the others kept. None when more changed."""
+        polled, succeeded = shown.last_poll_at, shown.last_success_at
+        if (
+            polled is None
+            or succeeded is None
+            or before.last_poll_at is None
+            or before.last_success_at is None
+            or shown != replace(before, last_poll_at=polled, last_success_at=succeeded)
+        ):
+            return None
+        labels = (settings.organisation, settings.platform, settings.label)
+        again = list(chunks)
+        for index, at in ((_LAST_POLL, polled), (_LAST_SUCCESS, succeeded)):
+            again[index] = self._line(index, labels, at.timestamp()).encode()
+        return tuple(again)
+
+    def _line(self, index: int, values: Sequence[str], value: float) -> str:
+        labels = ",".join(
+            f'{label}="{_label_value(values[at])}"' for at, label in self.orders[index]
+        )
+        number = floatToGoString(value)  # type: ignore[no-untyped-call]
+        return f"{self.names[index]}{{{labels}}} {number}\n"
 
 
 class ChannelExposition:
@@ -201,7 +227,11 @@ class ChannelExposition:
                 continue
             try:  # one channel's odd data never costs the others their series
                 shown = Shown.of(view)
-                chunks = kept[2] if kept is not None and kept[1] == shown else None
+                chunks = None
+                if kept is not None:
+                    before, chunks = kept[1], kept[2]
+                    if before != shown:
+                        chunks = lines.polled_again(view.settings, before, chunks, shown)
                 chunks = chunks or lines.render(view.settings, shown)
             except Exception:
                 log.exception("channel %s left out of /metrics", view.handle)

@@ -77,10 +77,29 @@ def reference(views: Sequence[ChannelView], accept: str) -> bytes:
 @given(st.data(), st.integers(0, 4))
 def test_kept_lines_are_what_prometheus_client_writes(data: st.DataObject, count: int) -> None:
     views = [data.draw(channel_views(i)) for i in range(count)]
-    exposition = ChannelExposition(lambda: (1, list(enumerate(views))))
+    current = [(1, list(enumerate(views)))]
+    exposition = ChannelExposition(lambda: current[0])
     for accept in ACCEPT:
         encoder, _ = choose_encoder(accept)
         assert exposition.render(encoder, CollectorRegistry()) == reference(views, accept), accept
+
+    # then a poll of each channel that changed nothing but when it was made (a 304), or failed
+    later = NOW + timedelta(minutes=data.draw(st.integers(1, 10**6)))
+    polled = [
+        replace(
+            v,
+            record=replace(
+                v.record,
+                last_poll_at=later,
+                last_success_at=later if data.draw(st.booleans()) else v.record.last_success_at,
+            ),
+        )
+        for v in views
+    ]
+    current[0] = (2, list(enumerate(polled)))
+    for accept in ACCEPT:
+        encoder, _ = choose_encoder(accept)
+        assert exposition.render(encoder, CollectorRegistry()) == reference(polled, accept), accept
 
 
 def test_the_daemons_own_series_come_first_and_end_of_file_stays_last() -> None:
