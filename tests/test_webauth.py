@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.settings import WebSettings
 from monitor.web import build_app
-from monitor.web.app import JOIN_AT_MOST, SLICE
+from monitor.web.app import SLICE
 from monitor.web.auth import CACHE_FOR, CACHE_SIZE, BasicAuth, credentials
 from tests.tls import bcrypt_hash
 
@@ -177,14 +177,9 @@ async def test_without_a_web_config_the_server_is_as_before() -> None:
         assert "X-Frame-Options" not in response.headers
 
 
-@pytest.mark.parametrize("join_at_most", [JOIN_AT_MOST, SLICE], ids=["joined", "in slices"])
-async def test_a_large_exposition_is_sent_whole_with_its_length(
-    join_at_most: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """``/metrics`` at scale: joined off the loop, or, past ``JOIN_AT_MOST``, sent one slice
-    at a time (never joined whole); the same body either way, with its exact Content-Length
-    and the configured headers."""
-    monkeypatch.setattr("monitor.web.app.JOIN_AT_MOST", join_at_most)
+async def test_a_large_exposition_is_sent_whole_in_slices_with_its_length() -> None:
+    """``/metrics`` at scale: the exposition's pieces are sent one slice at a time (never
+    joined whole), with the exact Content-Length and the configured headers."""
     pieces = [f'm{{channel="{i}"}} {i}\n'.encode() * 7 for i in range(60_000)]
     protect = WebSettings(source="web-config.yml", headers=(("X-Frame-Options", "deny"),))
     whole = b"".join(pieces)
