@@ -80,8 +80,9 @@ class Share:
         """Check the leases every ``CHECK`` until ``stop`` is set."""
         while not stop.is_set():
             await self.check()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), CHECK.total_seconds())
+            with contextlib.suppress(TimeoutError):  # not wait_for: see Judgements.run
+                async with asyncio.timeout(CHECK.total_seconds()):
+                    await stop.wait()
 
     async def check(self) -> None:
         """Check the leases once and bring the schedule, judgement and exports in line."""

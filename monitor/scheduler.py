@@ -166,8 +166,9 @@ class PollScheduler:
             due = self._timetable.next_due()
             timeout = CLOCK_CHECK if due is None else min(CLOCK_CHECK, max(0.0, due - now))
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+            with contextlib.suppress(TimeoutError):  # not wait_for: see Judgements.run
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     def _check_clock(self) -> None:
         step = self._clock_watch.check()

@@ -429,3 +429,22 @@ async def test_the_poller_tells_the_judgement_of_polls_and_store_faults(tmp_path
     clock.now += HOUR
     assert (await poller.poll(FAULT_CHANNEL, channel_id)).ok
     assert agree().record.last_poll_ok is True
+
+
+async def test_the_deadline_timer_stops_when_cancelled_as_a_poll_wakes_it(tmp_path: Path) -> None:
+    """The daemon stops (the timer's task is cancelled) just as a stored poll wakes the timer:
+    with ``asyncio.wait_for`` Python 3.11 lost that cancellation and the timer ran on, so the
+    stop waited for it for ever."""
+    store = Store(f"sqlite:///{tmp_path}/stop.db")
+    store.migrate()
+    ids = store.sync(["Org A"], CHANNELS[:1], NOW)
+    kept = Judgements(CHANNELS[:1], ids, store=store, db=direct, clock=Clock(NOW))
+    kept.load()
+    task = asyncio.create_task(kept.run())
+    for _ in range(5):  # the timer starts and sleeps
+        await asyncio.sleep(0)
+    assert kept._wake is not None and not task.done()
+    kept._wake.set()  # as ``_nudge`` does when a poll lands
+    task.cancel()  # as the daemon stops, in the same turn of the loop
+    done, _ = await asyncio.wait({task}, timeout=5)
+    assert done == {task} and task.cancelled()

@@ -324,8 +324,12 @@ class Judgements:
             nap = MAX_NAP if due is None else min(MAX_NAP, (due - now).total_seconds())
             self._sleeping_until = due
             self._wake.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that
+            # comes as the wait ends (a poll woke the timer as the daemon stops), and this loop
+            # would go on for ever
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, nap))
+                async with asyncio.timeout(max(0.0, nap)):
+                    await self._wake.wait()
 
     def _nudge(self) -> None:
         """Wake the timer if a deadline now falls before the one it sleeps until (loop only)."""

@@ -338,9 +338,10 @@ class Notifier:
                     await self.round()
                 except Exception:
                     log.exception("notification round failed; trying again in %ss", every)
-            with contextlib.suppress(TimeoutError):
-                wait = every if leading else min(every, STANDBY_CHECK)
-                await asyncio.wait_for(stop.wait(), timeout=wait)
+            wait = every if leading else min(every, STANDBY_CHECK)
+            with contextlib.suppress(TimeoutError):  # not wait_for: it may lose a cancellation
+                async with asyncio.timeout(wait):
+                    await stop.wait()
 
     async def _retry_waiting(self) -> None:
         try:
