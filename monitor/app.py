@@ -28,6 +28,7 @@ from monitor.http_client import build_client
 from monitor.jobs import Poller, PollReport, utcnow
 from monitor.judgement import Judgements
 from monitor.leader import leases_for, startup_lock
+from monitor.memory import keep_trimmed
 from monitor.metrics import Instruments, PollingCollector, WebsiteCollector
 from monitor.notify.job import event_feed, start_notifier
 from monitor.pacing import Pacing, shared_credentials
@@ -339,6 +340,7 @@ async def run_daemon(
         scheduler.start(poll=False)
         judging = asyncio.create_task(judgements.run(), name="judgement-deadlines")
         rendering = asyncio.create_task(exposition.keep_prepared(), name="metrics-lines")
+        trimming = asyncio.create_task(keep_trimmed(), name="malloc-trim")
         sharing = asyncio.create_task(share.run(stop), name="shard-leases")
         notifier = start_notifier(  # None unless [notify] has a webhook
             settings,
@@ -382,7 +384,8 @@ async def run_daemon(
                 await reloader.close()
             if notifier is not None:
                 notifier.stop()  # first: it sends no further message while polls drain
-            background = [sharing, judging, rendering, *([discovering] if discovering else [])]
+            background = [sharing, judging, rendering, trimming]
+            background += [discovering] if discovering else []
             for task in background:  # a website half read is read again next time
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)

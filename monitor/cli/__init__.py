@@ -39,6 +39,7 @@ from monitor.discovery.command import NothingToCheck, discover
 from monitor.discovery.store import read_findings
 from monitor.jobs import utcnow
 from monitor.logs import configure as configure_logging
+from monitor.memory import tune
 from monitor.records import ChannelKey
 from monitor.redact import Redactor
 from monitor.report import Report, gather, render
@@ -90,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             if not settings.channels:
                 log.warning("%s", _no_channels(settings))
+            log.info("memory allocator: %s", tune())  # before any thread starts
             listen = args.listen
 
             def reload() -> Settings:
