@@ -28,7 +28,7 @@ from monitor.http_client import build_client
 from monitor.jobs import Poller, PollReport, utcnow
 from monitor.judgement import Judgements
 from monitor.leader import leases_for, startup_lock
-from monitor.memory import keep_trimmed
+from monitor.memory import freeze_loaded, keep_trimmed
 from monitor.metrics import Instruments, PollingCollector, WebsiteCollector
 from monitor.notify.job import event_feed, start_notifier
 from monitor.pacing import Pacing, shared_credentials
@@ -202,8 +202,10 @@ async def serve(
     *,
     reload: Callable[[], Settings] | None = None,
     clock: Callable[[], datetime] = utcnow,
+    own_process: bool = False,
 ) -> None:
     """The daemon until SIGTERM/SIGINT; on SIGHUP, ``reload()`` reads the configuration again.
+    ``own_process``: the daemon is the process (``run``), and tunes its garbage collector.
 
     A new configuration the daemon can run on restarts it in-process (polls in flight finish,
     the schedule is rebuilt from the stored poll times, HTTP keeps its sockets); an invalid or
@@ -214,7 +216,9 @@ async def serve(
     try:
         while True:
             try:
-                change = await run_daemon(current, reload=reload, clock=clock, listener=listener)
+                change = await run_daemon(
+                    current, reload=reload, clock=clock, listener=listener, own_process=own_process
+                )
             except StartupError as exc:
                 if last_good is None:
                     raise
@@ -242,11 +246,12 @@ async def run_daemon(
     reload: Callable[[], Settings] | None = None,
     clock: Callable[[], datetime] = utcnow,
     listener: Listener | None = None,
+    own_process: bool = False,
 ) -> Reload | None:
     """Schedule polls and serve HTTP until SIGTERM/SIGINT (or ``stop`` is set).
 
     Serves on ``listener`` (left open), else on sockets of its own. Returns the configuration
-    to restart on when SIGHUP brought a usable new one, else None.
+    to restart on when SIGHUP brought a usable new one, else None. ``own_process``: as ``serve``.
     """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -333,6 +338,7 @@ async def run_daemon(
         except StartupError:
             await runner.cleanup()
             raise
+        frozen = freeze_loaded() if own_process else 0  # before any request or poll: memory.py
         for site in sockets.sites(runner, tls):
             await site.start()
         if reloader is not None:
@@ -373,6 +379,7 @@ async def run_daemon(
                     "basic_auth_users": len(protect.users) if protect is not None else 0,
                     "channels": len(settings.channels),
                     "database": _safe_db(settings.monitor.database),
+                    "objects_frozen": frozen,
                 }
             },
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -153,4 +154,37 @@ def test_the_daemon_sets_the_allocator_before_it_starts(tmp_path: Any) -> None:
             assert daemon.stop() == 0
         said[bool(env)] = [line for line in daemon.log.splitlines() if "memory allocator" in line]
     assert len(said[False]) == 1 and "glibc: 2 heaps" in said[False][0], said
+    started = [line for line in daemon.log.splitlines() if "channel-monitor started" in line]
+    assert started and int(re.search(r"objects_frozen=(\d+)", started[0])[1]) > 10_000, started
     assert "left as the environment sets it (MALLOC_ARENA_MAX)" in said[True][0], said
+
+
+FREEZE = """
+    import gc, json, weakref
+    from monitor.memory import freeze_loaded
+    class Node:
+        pass
+    def cycle():
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        return a
+    dead = weakref.ref(cycle())  # garbage already, in a cycle
+    kept = cycle()
+    later = weakref.ref(kept)
+    frozen = freeze_loaded()
+    said = {"garbage_freed": dead() is None, "frozen": frozen}
+    del kept  # a frozen cycle becomes garbage: no full pass looks at it
+    gc.collect()
+    said["frozen_cycle_kept"] = later() is not None
+    freeze_loaded()  # a restart looks at what the last start froze
+    said["freed_at_the_next_start"] = later() is None
+    print(json.dumps(said))
+"""
+
+
+def test_what_is_loaded_is_frozen_and_the_next_start_looks_at_it_again() -> None:
+    said = child(FREEZE)
+    assert said["garbage_freed"]  # collected first: garbage is never frozen
+    assert said["frozen"] > 10_000  # the modules, at least
+    assert said["frozen_cycle_kept"]  # frozen: out of the full passes
+    assert said["freed_at_the_next_start"]

@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     fresh = dataclasses.replace(fresh, monitor=monitor)
                 return fresh
 
-            asyncio.run(serve(settings, reload=reload))
+            asyncio.run(serve(settings, reload=reload, own_process=True))
             return EXIT_OK
         if args.command in ("check", "status"):
             show = args.command == "check" and progress.wanted(args.format, args.progress)
