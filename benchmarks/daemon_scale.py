@@ -130,6 +130,8 @@ class Scraper:
     def __init__(self, port: int, every: float) -> None:
         self.port, self.every = port, every
         self.times: list[float] = []
+        self.at: list[float] = []  # when each scrape began (monotonic)
+        self.first_round_over: float | None = None
         self.size = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -147,6 +149,7 @@ class Scraper:
                 print(f"scrape failed: {exc}")
                 continue
             self.times.append(time.perf_counter() - started)
+            self.at.append(time.monotonic())
 
     def report(self, pid: int) -> None:
         self._stop.set()
@@ -164,6 +167,14 @@ class Scraper:
             f"median {1000 * times[len(times) // 2]:.0f} ms, slowest {1000 * times[-1]:.0f} ms; "
             f"resident memory {rss['VmRSS']:.0f} MB (peak {rss['VmHWM']:.0f} MB)"
         )
+        if self.first_round_over is not None:
+            over = self.first_round_over
+            after = sorted(t for t, at in zip(self.times, self.at, strict=True) if at > over)
+            if after:
+                print(
+                    f"  after the first round: {len(after)} scrapes, median "
+                    f"{1000 * after[len(after) // 2]:.0f} ms, slowest {1000 * after[-1]:.0f} ms"
+                )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -257,6 +268,8 @@ def main() -> None:
         if args.stop_after is None:
             if feeds.asked >= args.channels:
                 print(f"first round: {time.monotonic() - up:.1f} s")
+                if scraper is not None:
+                    scraper.first_round_over = time.monotonic()
                 if args.rounds:
                     keep_up(feeds, daemon, seconds(args.interval), args.rounds)
             else:
