@@ -126,7 +126,9 @@ class _Lines:
 
 class _Pages:
     """The lines of the channels exported, in configuration order: each family's lines joined
-    ``page`` channels at a time, with where each channel's lines end in its page."""
+    ``page`` channels at a time, with where each channel's lines end in its page. Changed lines
+    wait until ``flush``, which joins each page they fall in once (in a first round, the
+    channels read in one second are mostly neighbours)."""
 
     def __init__(self, lines: _Lines, judged: Sequence[tuple[int, ChannelView]], page: int) -> None:
         self.lines = lines
@@ -137,6 +139,7 @@ class _Pages:
         self.left_out: set[int] = set()  # positions whose lines could not be written
         self.blobs: list[list[bytes]] = [[] for _ in CHANNEL_FAMILIES]  # by family, by page
         self.ends = [array("I") for _ in CHANNEL_FAMILIES]  # by family, by position
+        self._pending: dict[tuple[int, int], dict[int, bytes]] = {}  # (family, page): lines
         for first in range(0, len(judged), page):
             rendered = [
                 self._render(at, view)
@@ -150,6 +153,8 @@ class _Pages:
                 blobs.append(b"".join(chunks[family] for chunks in rendered))
 
     def pieces(self, family: int) -> list[bytes]:
+        """The family's pages, with every change so far spliced in."""
+        self.flush()
         return self.blobs[family]
 
     def update(self, position: int, view: ChannelView) -> None:
@@ -174,8 +179,15 @@ class _Pages:
             log.exception("channel %s left out of /metrics", view.handle)
             self.left_out.add(position)
             changes = list(enumerate(_NONE))
+        page = position // self.page
         for family, chunk in changes:
-            self._splice(family, position, chunk)
+            self._pending.setdefault((family, page), {})[position] = chunk
+
+    def flush(self) -> None:
+        """Splice the changed lines into their pages, each page joined once."""
+        for (family, page), changes in self._pending.items():
+            self._splice(family, page, changes)
+        self._pending.clear()
 
     def _render(self, position: int, view: ChannelView) -> tuple[bytes, ...]:
         self.views[position] = view
@@ -186,20 +198,26 @@ class _Pages:
             self.left_out.add(position)
             return _NONE
 
-    def _splice(self, family: int, position: int, chunk: bytes) -> None:
+    def _splice(self, family: int, page: int, changes: dict[int, bytes]) -> None:
         ends = self.ends[family]
-        page, offset = divmod(position, self.page)
-        first = position - offset  # the page's first channel
-        start = ends[position - 1] if position > first else 0
-        end = ends[position]
+        first = page * self.page
+        last = min(first + self.page, len(ends))
         blob = self.blobs[family][page]
-        if end - start == len(chunk) and blob[start:end] == chunk:
-            return
-        self.blobs[family][page] = b"".join((blob[:start], chunk, blob[end:]))
-        moved = len(chunk) - (end - start)
-        if moved:
-            for at in range(position, min(first + self.page, len(ends))):
-                ends[at] += moved
+        parts: list[bytes] = []
+        moved: dict[int, int] = {}  # by position: how much longer its lines became
+        cursor = 0
+        for position in sorted(changes):
+            start = ends[position - 1] if position > first else 0
+            chunk = changes[position]
+            parts += (blob[cursor:start], chunk)
+            moved[position] = len(chunk) - (ends[position] - start)
+            cursor = ends[position]
+        parts.append(blob[cursor:])
+        self.blobs[family][page] = b"".join(parts)
+        shift = 0
+        for position in range(min(changes), last):
+            shift += moved.get(position, 0)
+            ends[position] += shift
 
 
 class ChannelExposition:
@@ -275,6 +293,7 @@ class ChannelExposition:
                 if all(channel_id in pages.where for channel_id, _ in news):
                     for channel_id, view in news:
                         pages.update(pages.where[channel_id], view)
+                    pages.flush()
                     self._prepared = (version, held_version)
                     return
             # no account of what changed, or a channel new to the pages: look at every channel
@@ -308,6 +327,7 @@ class ChannelExposition:
             return pages
         for position, (_, view) in enumerate(judged):
             pages.update(position, view)
+        pages.flush()
         return pages
 
 
