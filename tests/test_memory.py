@@ -101,7 +101,8 @@ HEAPS = """
     threads = [threading.Thread(target=work) for _ in range(8)]
     for t in threads: t.start()
     for t in threads: t.join()
-    path = tempfile.mktemp()
+    handle, path = tempfile.mkstemp()
+    os.close(handle)
     out = libc.fopen(path.encode(), b"w")
     libc.malloc_info(0, ctypes.c_void_p(out))
     libc.fclose(ctypes.c_void_p(out))
