@@ -209,7 +209,7 @@ class Poller:
         self.limits = PollLimits(concurrency, max_in_flight=max_in_flight, apps=self.pacing.apps)
         self.active: set[int] = set()  # channels whose poll holds its slots (reads or stores)
         self._reading: set[int] = set()  # channels whose poll has not reached the writer yet
-        self._writer = PollWriter(store, db, coming=lambda: len(self._reading))
+        self._writer = PollWriter(store, db, coming=lambda: len(self._reading), room=max_in_flight)
         self._contexts: dict[int, PollContext] = {}  # read once, then kept up to date here
         self.store_faults: Mapping[int, StoreFault] = {}  # polls the store refused, by channel
         self.store_failing_since: datetime | None = None  # the last write failed, since then
@@ -301,7 +301,7 @@ class Poller:
             stored = replace(outcome, result=replace(result, checkpoint=sealed))
         self._reading.discard(channel_id)
         try:
-            new_posts = await self._writer.record(channel_id, stored)
+            new_posts = await self._writer.record(channel_id, stored, queued=slot.handed_over)
         except Exception as exc:  # the database, not the platform
             return self._store_failed(channel, channel_id, exc)
         self._stored(channel_id)

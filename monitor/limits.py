@@ -6,9 +6,11 @@ for the other APIs the app or token (Facebook and Instagram share one when confi
 same token or app; LinkedIn's app; YouTube's and Bluesky's one API host). ``max_in_flight`` caps
 every poll together, to protect the daemon itself. A poll takes its narrow slot first, then a
 global one: a poll waiting for a busy host or server holds no global slot. The narrow slot is
-given back once the platform has answered (``Slot.read_done``); the global one is kept until the
-poll is stored and judged, so the work queued for the daemon's database stays bounded by
-``max_in_flight``, while a host is never held up by the daemon's own storing.
+given back once the platform has answered (``Slot.read_done``), the global one once the poll is
+queued for storing (``Slot.handed_over``): the group commit's wait (``monitor.writer``) holds up
+neither a host nor the daemon's reads. The writer queues at most ``max_in_flight`` polls, and a
+poll waiting for room keeps its global slot, so the work held for the daemon's database stays
+bounded (at most twice ``max_in_flight`` polls read and not yet stored).
 """
 
 from __future__ import annotations
@@ -80,21 +82,27 @@ class PollLimits:
         if narrow is None:
             narrow = self._narrow[key] = asyncio.Semaphore(self._size(platform))
         await narrow.acquire()
-        held = Slot(narrow)
         try:
-            async with self._in_flight:
-                yield held
+            await self._in_flight.acquire()
+        except BaseException:
+            narrow.release()
+            raise
+        held = Slot(narrow, self._in_flight)
+        try:
+            yield held
         finally:
             held.read_done()
+            held.handed_over()
 
 
 class Slot:
-    """A poll's hold on its host's, server's or app's limit."""
+    """A poll's hold on its host's, server's or app's limit and on one of the daemon's."""
 
-    __slots__ = ("_narrow",)
+    __slots__ = ("_daemon", "_narrow")
 
-    def __init__(self, narrow: asyncio.Semaphore) -> None:
+    def __init__(self, narrow: asyncio.Semaphore, daemon: asyncio.Semaphore) -> None:
         self._narrow: asyncio.Semaphore | None = narrow
+        self._daemon: asyncio.Semaphore | None = daemon
 
     def read_done(self) -> None:
         """The platform has answered: the next poll of the host, server or app may start
@@ -102,3 +110,10 @@ class Slot:
         if self._narrow is not None:
             self._narrow.release()
             self._narrow = None
+
+    def handed_over(self) -> None:
+        """The poll is queued for storing: the next poll may start reading (once only)."""
+        self.read_done()
+        if self._daemon is not None:
+            self._daemon.release()
+            self._daemon = None
