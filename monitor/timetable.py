@@ -130,14 +130,17 @@ class Timetable:
             heapq.heappop(self._queue)
         return self._queue[0][0] if self._queue else None
 
-    def finished(self, channel_id: int, now: float, wait: float, *, polled: bool = True) -> None:
-        """A poll has ended (``polled``) or was put off; the next is due ``wait`` seconds on."""
+    def finished(
+        self, channel_id: int, now: float, wait: float, *, polled: bool = True
+    ) -> float | None:
+        """A poll has ended (``polled``) or was put off; the next is due ``wait`` seconds on.
+        Returns when (None: the channel is no longer scheduled)."""
         if polled:
             self.last_finished = now
         self._running.discard(channel_id)
         slot = self._slots.get(channel_id)
         if slot is None:  # unscheduled meanwhile
-            return
+            return None
         longest = max(LONGEST_WAIT.total_seconds(), 5 * slot.interval)
         slot.due = now + (min(max(0.0, wait), longest) if math.isfinite(wait) else slot.interval)
         slot.turn = next(self._turns)
@@ -145,6 +148,7 @@ class Timetable:
         if len(self._queue) > 2 * len(self._slots) + 64:  # finished without being taken, often
             self._queue = [entry for entry in self._queue if self._current(entry)]
             heapq.heapify(self._queue)
+        return slot.due
 
     def stalled(self, now: float) -> str | None:
         """Why polling counts as stalled, or None: some poll due is still unfinished (not started,

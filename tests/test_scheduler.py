@@ -228,6 +228,39 @@ async def test_a_restart_polls_a_channel_whose_stored_last_poll_is_in_the_future
         await scheduler.shutdown(grace=1)
 
 
+class RetryingPoller:
+    """Every poll of channel 2 fails and asks to be tried again in 50 ms; channel 1 is fine."""
+
+    def __init__(self) -> None:
+        self.polls: dict[int, int] = {1: 0, 2: 0}
+        self.active: set[int] = set()
+
+    async def poll(self, channel: ChannelSettings, channel_id: int) -> PollReport:
+        self.polls[channel_id] += 1
+        if channel_id == 2:
+            return PollReport(ok=False, retry_in=timedelta(seconds=0.05))
+        return PollReport(ok=True)
+
+
+async def test_a_poll_due_sooner_than_the_loop_looks_again_wakes_it() -> None:
+    """The loop sleeps until the next poll falls due (at most 5 s, to look for clock steps); a
+    poll that ends and is due again before that wakes it, and is not held to that sleep."""
+    poller = RetryingPoller()
+    scheduler = PollScheduler(
+        poller,  # type: ignore[arg-type]
+        every(timedelta(hours=1), 1, 2),
+        jitter=timedelta(0),
+        clock=utcnow,
+    )
+    scheduler.start()
+    try:
+        # retried every 50 ms: without the wake, the second try would wait out the loop's 5 s
+        await until(lambda: poller.polls[2] >= 5, "channel 2 to be retried", timeout=3)
+        assert poller.polls[1] == 1
+    finally:
+        await scheduler.shutdown(grace=1)
+
+
 async def test_polls_go_on_while_the_wall_clock_steps_back_and_forward() -> None:
     clock = SteppedClock()
     poller = CountingPoller()
