@@ -78,7 +78,7 @@ class DeadlineTransport(httpx.AsyncBaseTransport):
                 response = await self._inner.handle_async_request(request)
         except TimeoutError:
             raise self._late(request) from None
-        if isinstance(response.stream, httpx.AsyncByteStream):
+        if isinstance(response.stream, httpx.AsyncByteStream) and _may_have_body(request, response):
             late = functools.partial(self._late, request)
             response.stream = _DeadlineStream(response.stream, deadline, late)
         return response
@@ -88,6 +88,13 @@ class DeadlineTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+def _may_have_body(request: httpx.Request, response: httpx.Response) -> bool:
+    """Whether the answer can carry a body (RFC 9110 §6.4.1): a 304, a 204 or the answer to a
+    HEAD has none, and no transport waits for one, so it needs no deadline of its own (most of
+    the daemon's polls end in a 304)."""
+    return request.method != "HEAD" and response.status_code not in (204, 304)
 
 
 class _DeadlineStream(httpx.AsyncByteStream):
