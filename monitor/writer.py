@@ -10,9 +10,9 @@ when none is: a poll alone, as at a few channels, is written at once. The wait h
 a poll gives back its platform's slot and the daemon's (``monitor.limits``) once it is queued
 here. What waits here is bounded instead: at most ``room`` polls (the daemon's
 ``max_in_flight``) are queued, and a poll waiting for room keeps its daemon slot. Measured at
-1,000 feeds polled 150 times a second: a 20 ms wait gave ~4 polls a commit and the database
-thread 0.27 ms of CPU a poll, 100 ms ~15 polls a commit and 0.08 ms, the daemon as a whole
-~30 % less CPU a poll (``benchmarks/store_cost.py`` for the commit alone).
+10,000 feeds polled 167 times a second (``COMMITS=`` in ``benchmarks/daemon_load.sh``): a 20 ms
+wait gave 4.6–6.5 polls a commit and 0.20–0.29 ms of the database thread's CPU a poll, 100 ms
+18.1–18.7 polls and 0.10–0.12 ms (``benchmarks/store_cost.py`` for the commit alone).
 """
 
 from __future__ import annotations
