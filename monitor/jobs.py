@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from connectors.base import MOVED_TO, ChannelRef, Connector, FetchResult, Post, unique_posts
 from connectors.errors import ChannelNotFound, ConnectorError, Malformed, RateLimited, Transient
 from monitor import cadence
+from monitor.contexts import ContextReader
 from monitor.http_client import RequestTally, current_tally
 from monitor.limits import MAX_IN_FLIGHT, PollLimits, Slot
 from monitor.metrics import Instruments
@@ -207,10 +208,11 @@ class Poller:
         self._clock = clock
         self.pacing = pacing or Pacing({})
         self.limits = PollLimits(concurrency, max_in_flight=max_in_flight, apps=self.pacing.apps)
-        self.active: set[int] = set()  # channels whose poll holds its slots (reads or stores)
+        self.active: set[int] = set()  # polls that got their slots and have not ended
         self._reading: set[int] = set()  # channels whose poll has not reached the writer yet
         self._writer = PollWriter(store, db, coming=lambda: len(self._reading), room=max_in_flight)
         self._contexts: dict[int, PollContext] = {}  # read once, then kept up to date here
+        self._context_reader = ContextReader(store, db)
         self.store_faults: Mapping[int, StoreFault] = {}  # polls the store refused, by channel
         self.store_failing_since: datetime | None = None  # the last write failed, since then
         self._noted: dict[int, tuple[str, datetime]] = {}  # profile note last logged, and when
@@ -220,8 +222,18 @@ class Poller:
         """Poll one channel once and record the outcome; never raises a connector error.
 
         A poll waits for its host, server or app first, then for one of the daemon's slots
-        (``PollLimits``): one waiting on a busy host holds none of the daemon's slots.
+        (``PollLimits``): one waiting on a busy host holds none of the daemon's slots. The
+        first poll since the start reads its context from the store before it waits, together
+        with the other polls asking at the same moment (``ContextReader``).
         """
+        context = self._contexts.get(channel_id)
+        if context is None:
+            try:
+                context = await self._context_reader.read(channel_id)
+            except Exception as exc:  # the database, not the platform
+                return self._store_failed(channel, channel_id, exc)
+            secrets = self._redact.secrets_in(channel.handle)
+            context = replace(context, checkpoint=unseal_checkpoint(context.checkpoint, secrets))
         async with self.limits.slot(channel.platform, channel.handle) as slot:
             self.active.add(channel_id)
             self._reading.add(channel_id)
@@ -230,7 +242,7 @@ class Poller:
                 if paused is not None:
                     return PollReport(ok=False, deferred_until=paused)
                 key = gate_key(channel.platform, channel.handle)
-                return await self._poll(channel, channel_id, key, slot)
+                return await self._poll(channel, channel_id, context, key, slot)
             finally:
                 self.active.discard(channel_id)
                 self._reading.discard(channel_id)
@@ -242,17 +254,15 @@ class Poller:
             self._contexts.pop(channel_id, None)
 
     async def _poll(
-        self, channel: ChannelSettings, channel_id: int, key: str, slot: Slot
+        self,
+        channel: ChannelSettings,
+        channel_id: int,
+        context: PollContext,
+        key: str,
+        slot: Slot,
     ) -> PollReport:
         platform = channel.platform
         secrets = self._redact.secrets_in(channel.handle)
-        context = self._contexts.get(channel_id)
-        if context is None:
-            try:
-                context = await self._db(self._store.poll_context, channel_id)
-            except Exception as exc:  # the database, not the platform
-                return self._store_failed(channel, channel_id, exc)
-            context = replace(context, checkpoint=unseal_checkpoint(context.checkpoint, secrets))
         tally = RequestTally(platform)
         token = current_tally.set(tally)
         started = self._clock()
