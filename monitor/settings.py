@@ -132,7 +132,7 @@ class MonitorSettings:
     poll_interval: timedelta = timedelta(hours=6)
     jitter: timedelta = timedelta(minutes=15)
     poll_timeout: timedelta = timedelta(minutes=2)
-    max_in_flight: int = 64  # polls at once in all (each platform's pool holds as many)
+    max_in_flight: int = 64  # polls reading at once (each platform's pool holds as many)
     log_level: str = "info"
     log_format: str = "text"  # or "json"
     timezone: str = "Europe/Amsterdam"  # an IANA name: the time zone of the pages' times
