@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 
 from monitor.records import DbCall, PollContext
-from monitor.storage import StorageError, Store
+from monitor.storage import Store, no_channel
 
 
 class ContextReader:
@@ -45,7 +45,7 @@ class ContextReader:
             for channel_id, futures in wanted.items():
                 context = contexts.get(channel_id)
                 if context is None:
-                    _settle(futures, StorageError(f"no channel with id {channel_id}"))
+                    _settle(futures, no_channel(channel_id))
                 else:
                     _settle(futures, context)
 

@@ -38,9 +38,9 @@ POST_ID_MAX, NAME_MAX, URL_MAX, ETAG_MAX, LAST_MODIFIED_MAX = 500, 500, 2000, 50
 COUNT_MAX = 2**53
 NOTE_MAX = 500
 
-_CHANNEL: sa.Table = Channel.__table__  # type: ignore[attr-defined]
-_POLL: sa.Table = Poll.__table__  # type: ignore[attr-defined]
-_POST: sa.Table = Post.__table__  # type: ignore[attr-defined]
+CHANNEL_TABLE: sa.Table = Channel.__table__  # type: ignore[attr-defined]
+POLL_TABLE: sa.Table = Poll.__table__  # type: ignore[attr-defined]
+POST_TABLE: sa.Table = Post.__table__  # type: ignore[attr-defined]
 
 
 class UnknownChannel(LookupError):
@@ -56,9 +56,9 @@ class _Status(enum.Enum):
 
 
 def _status_updates() -> dict[_Status, sa.Update]:
-    c = _CHANNEL.c
+    c = CHANNEL_TABLE.c
     # the other columns come from each poll's parameters (keys named after them)
-    by_id = sa.update(_CHANNEL).where(c.id == sa.bindparam("channel"))
+    by_id = sa.update(CHANNEL_TABLE).where(c.id == sa.bindparam("channel"))
     return {
         _Status.FAILED: by_id.values(consecutive_failures=c.consecutive_failures + 1),
         _Status.READ: by_id,
@@ -119,14 +119,14 @@ def _write(connection: sa.Connection, polls: Sequence[tuple[int, PollOutcome]]) 
         for channel_id, outcome in polls
     ]
     connection.execute(
-        sa.insert(_POLL),
+        sa.insert(POLL_TABLE),
         [poll_row(c, o, n) for (c, o), n in zip(polls, counts, strict=True)],
     )
     return counts
 
 
 def _refuse_unknown(connection: sa.Connection, ids: list[int]) -> None:
-    query = sa.select(_CHANNEL.c.id).where(_CHANNEL.c.id.in_(ids))
+    query = sa.select(CHANNEL_TABLE.c.id).where(CHANNEL_TABLE.c.id.in_(ids))
     known = set(connection.execute(query).scalars())
     missing = sorted(set(ids) - known)
     if missing:
@@ -190,10 +190,10 @@ def _insert_posts(
         return 0
     known: set[str] = set()
     ids = list(incoming)
-    mine = _POST.c.channel_id == channel_id
+    mine = POST_TABLE.c.channel_id == channel_id
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        query = sa.select(_POST.c.post_id).where(mine, _POST.c.post_id.in_(chunk))
+        query = sa.select(POST_TABLE.c.post_id).where(mine, POST_TABLE.c.post_id.in_(chunk))
         known.update(connection.execute(query).scalars())
     # the existence check keeps ids from being spent on conflicts (PostgreSQL draws a sequence
     # value for every row offered); ON CONFLICT still guards against a concurrent writer
@@ -214,11 +214,12 @@ def _insert_posts(
 
 
 def _insert_ignoring_duplicates(dialect: str) -> Any:
+    key = ["channel_id", "post_id"]
     if dialect == "sqlite":
-        return sqlite_insert(_POST).on_conflict_do_nothing(index_elements=["channel_id", "post_id"])
+        return sqlite_insert(POST_TABLE).on_conflict_do_nothing(index_elements=key)
     if dialect == "postgresql":
-        return pg_insert(_POST).on_conflict_do_nothing(index_elements=["channel_id", "post_id"])
-    return sa.insert(_POST)  # others: the existence check above already filtered
+        return pg_insert(POST_TABLE).on_conflict_do_nothing(index_elements=key)
+    return sa.insert(POST_TABLE)  # others: the existence check above already filtered
 
 
 def stored_record(record: ChannelRecord, outcome: PollOutcome) -> ChannelRecord:

@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 
 from connectors.base import MOVED_TO, Checkpoint
 from monitor.models import Channel, Organisation, Poll, Post, UTCDateTime
-from monitor.poll_rows import write_polls
+from monitor.poll_rows import CHANNEL_TABLE, POLL_TABLE, POST_TABLE, write_polls
 from monitor.records import (
     ChannelKey,
     ChannelRecord,
@@ -45,6 +45,11 @@ POST_HISTORY_POSTS = 1000
 
 class StorageError(Exception):
     """The database cannot be opened or used; the message says which and why."""
+
+
+def no_channel(channel_id: int) -> StorageError:
+    """The error for a channel the store does not hold."""
+    return StorageError(f"no channel with id {channel_id}")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -157,7 +162,7 @@ class Store:
         """The newest known post and the checkpoint the next poll starts from."""
         context = self.poll_contexts([channel_id]).get(channel_id)
         if context is None:
-            raise StorageError(f"no channel with id {channel_id}")
+            raise no_channel(channel_id)
         return context
 
     def poll_contexts(self, ids: Iterable[int]) -> dict[int, PollContext]:
@@ -398,7 +403,7 @@ _IN_CHUNK = 500  # ids in one IN (...): well within every database's limit on pa
 
 
 def _poll_contexts(connection: sa.Connection, ids: list[int]) -> dict[int, PollContext]:
-    channel, post, poll = _table(Channel), _table(Post), _table(Poll)
+    channel, post, poll = CHANNEL_TABLE, POST_TABLE, POLL_TABLE
     rows = connection.execute(
         sa.select(
             channel.c.id,
@@ -455,11 +460,6 @@ def _poll_contexts(connection: sa.Connection, ids: list[int]) -> dict[int, PollC
         )
         for row in rows
     }
-
-
-def _table(model: Any) -> sa.Table:
-    table: sa.Table = model.__table__
-    return table
 
 
 def _aware(value: Any) -> datetime | None:
